@@ -1,0 +1,49 @@
+/* A backend turns a sandbox spec into a running runra-init and a byte stream
+ * to it, and can tear that box down again. Chosen per sandbox by name. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "proto/spec.h"
+
+struct box; /* backend-private */
+
+struct backend_create_args {
+    const char *id;                 /* sandbox id; also its hostname */
+    const struct sandbox_spec *spec;/* validated */
+    const char *dir;                /* per-sandbox host dir owned by the daemon, already created */
+    const char *const *hide;        /* host paths that must never be visible inside (NULL-terminated) */
+    uint32_t uid_base;              /* root inside maps to this host uid; 65536 ids */
+    const char *init_path;          /* host path of the runra-init binary */
+};
+
+struct box_stats {
+    uint64_t oom_kills;   /* OOM kills in the sandbox's cgroup so far */
+    uint64_t memory_bytes;/* current usage */
+    uint64_t pids;        /* current tasks */
+};
+
+struct backend_ops {
+    const char *name;
+    /* 0 when usable; otherwise -errno with the reason in *err. */
+    int (*available)(struct runra_err **err);
+    /* Creates and starts the box; on success *ret_fd is a connected stream to
+     * runra-init that has already sent its HELLO (consumed). On failure
+     * nothing is left behind. */
+    int (*create)(const struct backend_create_args *a, struct box **ret, int *ret_fd,
+                  struct runra_err **err);
+    /* Kills every process and frees every resource of the box (cgroup, disk,
+     * mounts), then frees b. Safe to call on a box whose init already died. */
+    int (*destroy)(struct box *b, struct runra_err **err);
+    int (*stats)(struct box *b, struct box_stats *ret, struct runra_err **err);
+    /* The pid of runra-init on the host (for diagnostics), or -1. */
+    int64_t (*init_pid)(struct box *b);
+};
+
+extern const struct backend_ops ns_backend_ops;
+
+/* Process-wide facts a backend reports for /v1/health. */
+const char *ns_cgroup_mode_name(void); /* "v1", "v2" or "hybrid" (v1 controllers + v2 mount) */
+int ns_landlock_abi(void);             /* 0 when landlock is unavailable */

@@ -1,0 +1,601 @@
+/* Guest message codec over jansson. Decoders reject unknown keys
+ * (JSON_STRICT), duplicate keys and values out of range, and copy what they
+ * keep so no json_t escapes this file. */
+#include "msg.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "frame.h"
+#include "limits.h"
+
+static int load(const void *buf, size_t len, json_t **ret, struct runra_err **err)
+{
+    json_error_t je;
+    if (len > RUNRA_FRAME_MAX_PAYLOAD)
+        return err_set(err, E2BIG, "message too large");
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        return err_set(err, EINVAL, "malformed JSON: %s", je.text);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return err_set(err, EINVAL, "message is not a JSON object");
+    }
+    *ret = j;
+    return 0;
+}
+
+static int dump(json_t *j, char **ret)
+{
+    if (!j)
+        return -ENOMEM;
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return -ENOMEM;
+    *ret = s;
+    return 0;
+}
+
+void strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+int msg_check_path(const char *p, struct runra_err **err)
+{
+    if (!p || !*p)
+        return err_set(err, EINVAL, "path is empty");
+    if (strlen(p) > RUNRA_PATH_MAX)
+        return err_set(err, ENAMETOOLONG, "path longer than %d bytes", RUNRA_PATH_MAX);
+    return 0;
+}
+
+int msg_check_env(const char *kv, struct runra_err **err)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv)
+        return err_set(err, EINVAL, "env entry must be KEY=VALUE");
+    size_t klen = (size_t)(eq - kv);
+    if (klen > RUNRA_ENV_KEY_MAX)
+        return err_set(err, EINVAL, "env key longer than %d bytes", RUNRA_ENV_KEY_MAX);
+    for (size_t i = 0; i < klen; i++) {
+        char c = kv[i];
+        bool ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            return err_set(err, EINVAL, "env key '%.*s' is not a valid name", (int)klen, kv);
+    }
+    if (strlen(eq + 1) > RUNRA_ARG_MAX_BYTES)
+        return err_set(err, E2BIG, "env value longer than %u bytes", RUNRA_ARG_MAX_BYTES);
+    return 0;
+}
+
+/* Copies a JSON array of strings into a NULL-terminated vector, bounded in
+ * count and bytes. */
+static int strv_from_json(json_t *a, size_t max, const char *what, char ***ret, size_t *total,
+                          struct runra_err **err)
+{
+    if (!json_is_array(a))
+        return err_set(err, EINVAL, "%s must be an array of strings", what);
+    size_t n = json_array_size(a);
+    if (n > max)
+        return err_set(err, E2BIG, "%s has more than %zu entries", what, max);
+    char **v = calloc(n + 1, sizeof(char *));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(a, i);
+        if (!json_is_string(s)) {
+            strv_free(v);
+            return err_set(err, EINVAL, "%s[%zu] must be a string", what, i);
+        }
+        size_t l = json_string_length(s);
+        if (l > RUNRA_ARG_MAX_BYTES || memchr(json_string_value(s), 0, l)) {
+            strv_free(v);
+            return err_set(err, l > RUNRA_ARG_MAX_BYTES ? E2BIG : EINVAL,
+                           "%s[%zu] is too long or holds a NUL byte", what, i);
+        }
+        *total += l + 1;
+        v[i] = strdup(json_string_value(s));
+        if (!v[i]) {
+            strv_free(v);
+            return -ENOMEM;
+        }
+    }
+    *ret = v;
+    return 0;
+}
+
+static json_t *strv_to_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+int msg_hello_encode(const struct hello_msg *m, char **ret)
+{
+    return dump(json_pack("{s:i,s:I}", "version", m->version, "pid", (json_int_t)m->pid), ret);
+}
+
+int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    int version = 0;
+    json_int_t pid = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:i,s:I}", "version", &version, "pid", &pid) < 0) {
+        json_decref(j);
+        return err_set(err, EINVAL, "bad hello: %s", je.text);
+    }
+    json_decref(j);
+    if (pid <= 0)
+        return err_set(err, EINVAL, "bad hello: pid out of range");
+    ret->version = version;
+    ret->pid = pid;
+    return 0;
+}
+
+void msg_exec_req_free(struct exec_req *r)
+{
+    if (!r)
+        return;
+    strv_free(r->argv);
+    strv_free(r->env);
+    free(r->cwd);
+    free(r);
+}
+
+int msg_exec_req_encode(const struct exec_req *r, char **ret)
+{
+    json_t *j = json_pack("{s:o,s:o,s:I,s:I,s:b}", "argv", strv_to_json(r->argv), "env",
+                          strv_to_json(r->env), "timeoutMs", (json_int_t)r->timeout_ms,
+                          "maxOutput", (json_int_t)r->max_output, "stdin", r->stdin_pipe);
+    if (j && r->cwd)
+        json_object_set_new(j, "cwd", json_string(r->cwd));
+    return dump(j, ret);
+}
+
+int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    json_t *argv = NULL, *env = NULL;
+    const char *cwd = NULL;
+    json_int_t timeout = 0, maxout = 0;
+    int stdin_pipe = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o,s?o,s?s,s?I,s?I,s?b}", "argv", &argv, "env",
+                       &env, "cwd", &cwd, "timeoutMs", &timeout, "maxOutput", &maxout, "stdin",
+                       &stdin_pipe) < 0) {
+        json_decref(j);
+        return err_set(err, EINVAL, "bad exec request: %s", je.text);
+    }
+    struct exec_req *x = calloc(1, sizeof(*x));
+    if (!x) {
+        json_decref(j);
+        return -ENOMEM;
+    }
+    size_t total = 0;
+    r = strv_from_json(argv, RUNRA_ARGV_MAX, "argv", &x->argv, &total, err);
+    if (r >= 0 && env)
+        r = strv_from_json(env, RUNRA_ENV_MAX, "env", &x->env, &total, err);
+    if (r >= 0 && !x->argv[0])
+        r = err_set(err, EINVAL, "argv is empty");
+    if (r >= 0 && x->argv[0] && !x->argv[0][0])
+        r = err_set(err, EINVAL, "argv[0] is empty");
+    if (r >= 0 && total > RUNRA_ARGV_TOTAL_MAX)
+        r = err_set(err, E2BIG, "argv and env exceed %u bytes", RUNRA_ARGV_TOTAL_MAX);
+    for (size_t i = 0; r >= 0 && x->env && x->env[i]; i++)
+        r = msg_check_env(x->env[i], err);
+    if (r >= 0 && cwd) {
+        r = msg_check_path(cwd, err);
+        if (r >= 0 && !(x->cwd = strdup(cwd)))
+            r = -ENOMEM;
+    }
+    if (r >= 0 && (timeout < 0 || (uint64_t)timeout > RUNRA_TIMEOUT_MAX_MS))
+        r = err_set(err, EINVAL, "timeoutMs out of range");
+    if (r >= 0 && (maxout < 0 || (uint64_t)maxout > RUNRA_OUTPUT_MAX))
+        r = err_set(err, EINVAL, "maxOutput out of range");
+    json_decref(j);
+    if (r < 0) {
+        msg_exec_req_free(x);
+        return r;
+    }
+    x->timeout_ms = (uint64_t)timeout;
+    x->max_output = (uint64_t)maxout;
+    x->stdin_pipe = stdin_pipe;
+    *ret = x;
+    return 0;
+}
+
+int msg_exec_exit_encode(const struct exec_exit *e, char **ret)
+{
+    return dump(json_pack("{s:i,s:i,s:b,s:b,s:I,s:I,s:I}", "exitCode", e->exit_code, "signal",
+                          e->signal, "timedOut", e->timed_out, "truncated", e->truncated,
+                          "durationMs", (json_int_t)e->duration_ms, "stdoutBytes",
+                          (json_int_t)e->stdout_bytes, "stderrBytes", (json_int_t)e->stderr_bytes),
+                ret);
+}
+
+int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    int code = 0, sig = 0, to = 0, tr = 0;
+    json_int_t dur = 0, ob = 0, eb = 0;
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:i,s:i,s:b,s:b,s:I,s:I,s:I}", "exitCode", &code,
+                       "signal", &sig, "timedOut", &to, "truncated", &tr, "durationMs", &dur,
+                       "stdoutBytes", &ob, "stderrBytes", &eb);
+    json_decref(j);
+    if (r < 0)
+        return err_set(err, EINVAL, "bad exit message: %s", je.text);
+    if (code < 0 || code > 255 + 128 || sig < 0 || sig > 64 || dur < 0 || ob < 0 || eb < 0)
+        return err_set(err, EINVAL, "bad exit message: value out of range");
+    *ret = (struct exec_exit){.exit_code = code,
+                              .signal = sig,
+                              .timed_out = to,
+                              .truncated = tr,
+                              .duration_ms = (uint64_t)dur,
+                              .stdout_bytes = (uint64_t)ob,
+                              .stderr_bytes = (uint64_t)eb};
+    return 0;
+}
+
+int msg_signal_encode(int sig, char **ret) { return dump(json_pack("{s:i}", "signal", sig), ret); }
+
+int msg_signal_decode(const void *buf, size_t len, int *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    int sig = 0;
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:i}", "signal", &sig);
+    json_decref(j);
+    if (r < 0)
+        return err_set(err, EINVAL, "bad signal message: %s", je.text);
+    if (sig <= 0 || sig > 64)
+        return err_set(err, EINVAL, "signal %d out of range", sig);
+    *ret = sig;
+    return 0;
+}
+
+void msg_file_req_free(struct file_req *r)
+{
+    if (!r)
+        return;
+    free(r->path);
+    free(r->to);
+    free(r);
+}
+
+int msg_file_req_encode(uint16_t type, const struct file_req *r, char **ret)
+{
+    json_t *j = NULL;
+    switch (type) {
+    case FRAME_FILE_READ:
+        j = json_pack("{s:s,s:I,s:I}", "path", r->path, "offset", (json_int_t)r->offset, "limit",
+                      (json_int_t)r->limit);
+        break;
+    case FRAME_FILE_WRITE:
+        j = json_pack("{s:s,s:i,s:b,s:b}", "path", r->path, "mode", (int)r->mode, "append",
+                      r->append, "parents", r->parents);
+        break;
+    case FRAME_FILE_LIST:
+    case FRAME_FILE_STAT:
+        j = json_pack("{s:s}", "path", r->path);
+        break;
+    case FRAME_FILE_MKDIR:
+        j = json_pack("{s:s,s:b,s:i}", "path", r->path, "parents", r->parents, "mode",
+                      (int)r->mode);
+        break;
+    case FRAME_FILE_REMOVE:
+        j = json_pack("{s:s,s:b}", "path", r->path, "recursive", r->recursive);
+        break;
+    case FRAME_FILE_MOVE:
+        j = json_pack("{s:s,s:s,s:b}", "from", r->path, "to", r->to ? r->to : "", "overwrite",
+                      r->overwrite);
+        break;
+    default:
+        return -EINVAL;
+    }
+    return dump(j, ret);
+}
+
+int msg_file_req_decode(uint16_t type, const void *buf, size_t len, struct file_req **ret,
+                        struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    const char *path = NULL, *to = NULL;
+    json_int_t offset = 0, limit = 0;
+    int mode = 0, parents = 0, recursive = 0, append = 0, overwrite = 0;
+    switch (type) {
+    case FRAME_FILE_READ:
+        r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?I,s?I}", "path", &path, "offset", &offset,
+                           "limit", &limit);
+        break;
+    case FRAME_FILE_WRITE:
+        r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?i,s?b,s?b}", "path", &path, "mode", &mode,
+                           "append", &append, "parents", &parents);
+        break;
+    case FRAME_FILE_LIST:
+    case FRAME_FILE_STAT:
+        r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s}", "path", &path);
+        break;
+    case FRAME_FILE_MKDIR:
+        r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?b,s?i}", "path", &path, "parents",
+                           &parents, "mode", &mode);
+        break;
+    case FRAME_FILE_REMOVE:
+        r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?b}", "path", &path, "recursive",
+                           &recursive);
+        break;
+    case FRAME_FILE_MOVE:
+        r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s?b}", "from", &path, "to", &to,
+                           "overwrite", &overwrite);
+        break;
+    default:
+        json_decref(j);
+        return err_set(err, EINVAL, "not a file request");
+    }
+    if (r < 0) {
+        json_decref(j);
+        return err_set(err, EINVAL, "bad %s request: %s", frame_type_name(type), je.text);
+    }
+    r = msg_check_path(path, err);
+    if (r >= 0 && type == FRAME_FILE_MOVE)
+        r = msg_check_path(to, err);
+    if (r >= 0 && (offset < 0 || limit < 0))
+        r = err_set(err, EINVAL, "offset and limit must not be negative");
+    if (r >= 0 && (mode < 0 || mode > 07777))
+        r = err_set(err, EINVAL, "mode out of range");
+    struct file_req *x = NULL;
+    if (r >= 0) {
+        x = calloc(1, sizeof(*x));
+        if (!x || !(x->path = strdup(path)) || (to && !(x->to = strdup(to))))
+            r = -ENOMEM;
+    }
+    json_decref(j);
+    if (r < 0) {
+        msg_file_req_free(x);
+        return r;
+    }
+    x->offset = (uint64_t)offset;
+    x->limit = (uint64_t)limit;
+    x->mode = (uint32_t)mode;
+    x->parents = parents;
+    x->recursive = recursive;
+    x->append = append;
+    x->overwrite = overwrite;
+    *ret = x;
+    return 0;
+}
+
+static const char *type_names[] = {"file", "dir", "symlink", "other"};
+
+const char *file_type_name(enum file_type t)
+{
+    return (unsigned)t < ARRAY_SIZE(type_names) ? type_names[t] : "other";
+}
+
+int file_type_from_name(const char *s, enum file_type *ret)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
+        if (!strcmp(s, type_names[i])) {
+            *ret = (enum file_type)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+static json_t *file_info_json(const struct file_info *fi)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:i,s:I,s:I,s:I}", "name", fi->name, "path", fi->path,
+                          "type", file_type_name(fi->type), "size", (json_int_t)fi->size, "mode",
+                          (int)fi->mode, "mtimeMs", (json_int_t)fi->mtime_ms, "uid",
+                          (json_int_t)fi->uid, "gid", (json_int_t)fi->gid);
+    if (j && fi->target)
+        json_object_set_new(j, "target", json_string(fi->target));
+    return j;
+}
+
+void msg_file_info_done(struct file_info *fi)
+{
+    if (!fi)
+        return;
+    free(fi->name);
+    free(fi->path);
+    free(fi->target);
+    memset(fi, 0, sizeof(*fi));
+}
+
+static int file_info_from_json(json_t *j, struct file_info *ret, struct runra_err **err)
+{
+    json_error_t je;
+    const char *name = NULL, *path = NULL, *type = NULL, *target = NULL;
+    json_int_t size = 0, mtime = 0, uid = 0, gid = 0;
+    int mode = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s:s,s:I,s:i,s:I,s:I,s:I,s?s}", "name", &name,
+                       "path", &path, "type", &type, "size", &size, "mode", &mode, "mtimeMs",
+                       &mtime, "uid", &uid, "gid", &gid, "target", &target) < 0)
+        return err_set(err, EINVAL, "bad file info: %s", je.text);
+    enum file_type t;
+    if (file_type_from_name(type, &t) < 0)
+        return err_set(err, EINVAL, "bad file info: unknown type '%s'", type);
+    if (size < 0 || mode < 0 || mode > 07777 || uid < 0 || gid < 0 || uid > UINT32_MAX ||
+        gid > UINT32_MAX)
+        return err_set(err, EINVAL, "bad file info: value out of range");
+    if (strlen(name) > RUNRA_PATH_MAX || strlen(path) > RUNRA_PATH_MAX ||
+        (target && strlen(target) > RUNRA_PATH_MAX))
+        return err_set(err, EINVAL, "bad file info: name too long");
+    struct file_info fi = {.type = t,
+                           .size = (uint64_t)size,
+                           .mode = (uint32_t)mode,
+                           .mtime_ms = mtime,
+                           .uid = (uint32_t)uid,
+                           .gid = (uint32_t)gid};
+    fi.name = strdup(name);
+    fi.path = strdup(path);
+    fi.target = target ? strdup(target) : NULL;
+    if (!fi.name || !fi.path || (target && !fi.target)) {
+        msg_file_info_done(&fi);
+        return -ENOMEM;
+    }
+    *ret = fi;
+    return 0;
+}
+
+int msg_file_info_encode(const struct file_info *fi, char **ret)
+{
+    return dump(file_info_json(fi), ret);
+}
+
+int msg_file_info_decode(const void *buf, size_t len, struct file_info *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    r = file_info_from_json(j, ret, err);
+    json_decref(j);
+    return r;
+}
+
+int msg_file_list_encode(const struct file_list *l, char **ret)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, file_info_json(&l->entries[i]));
+    return dump(json_pack("{s:o,s:b}", "entries", a, "truncated", l->truncated), ret);
+}
+
+void msg_file_list_done(struct file_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        msg_file_info_done(&l->entries[i]);
+    free(l->entries);
+    memset(l, 0, sizeof(*l));
+}
+
+int msg_file_list_decode(const void *buf, size_t len, struct file_list *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    json_t *a = NULL;
+    int tr = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o,s:b}", "entries", &a, "truncated", &tr) < 0 ||
+        !json_is_array(a)) {
+        json_decref(j);
+        return err_set(err, EINVAL, "bad file list");
+    }
+    size_t n = json_array_size(a);
+    if (n > RUNRA_LIST_MAX) {
+        json_decref(j);
+        return err_set(err, E2BIG, "file list too long");
+    }
+    struct file_list l = {.truncated = tr};
+    l.entries = calloc(n ? n : 1, sizeof(struct file_info));
+    if (!l.entries) {
+        json_decref(j);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        r = file_info_from_json(json_array_get(a, i), &l.entries[i], err);
+        if (r < 0) {
+            msg_file_list_done(&l);
+            json_decref(j);
+            return r;
+        }
+        l.n++;
+    }
+    json_decref(j);
+    *ret = l;
+    return 0;
+}
+
+int msg_size_encode(uint64_t size, char **ret)
+{
+    return dump(json_pack("{s:I}", "size", (json_int_t)size), ret);
+}
+
+int msg_size_decode(const void *buf, size_t len, uint64_t *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    json_int_t size = 0;
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:I}", "size", &size);
+    json_decref(j);
+    if (r < 0 || size < 0)
+        return err_set(err, EINVAL, "bad size message");
+    *ret = (uint64_t)size;
+    return 0;
+}
+
+int msg_error_encode(int errnum, const char *message, char **ret)
+{
+    return dump(json_pack("{s:i,s:s}", "errno", errnum, "message", message ? message : ""), ret);
+}
+
+void msg_guest_error_done(struct guest_error *e)
+{
+    if (!e)
+        return;
+    free(e->message);
+    e->message = NULL;
+}
+
+int msg_error_decode(const void *buf, size_t len, struct guest_error *ret, struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    int e = 0;
+    const char *m = NULL;
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:i,s:s}", "errno", &e, "message", &m);
+    if (r < 0 || e <= 0 || e > 4095 || strlen(m) > 4096) {
+        json_decref(j);
+        return err_set(err, EINVAL, "bad error message");
+    }
+    ret->err = e;
+    ret->message = strdup(m);
+    json_decref(j);
+    return ret->message ? 0 : -ENOMEM;
+}

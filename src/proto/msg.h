@@ -1,0 +1,119 @@
+/* Typed guest-protocol messages and their JSON payload codec. Decoders are
+ * strict (unknown keys, wrong types and out-of-range values are errors) and
+ * bounded by limits.h, because the daemon decodes what a hostile guest sends. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/err.h"
+
+struct hello_msg {
+    int version;
+    int64_t pid;
+};
+
+struct exec_req {
+    char **argv;         /* NULL-terminated, at least one entry */
+    char **env;          /* NULL-terminated "KEY=VALUE", applied over the sandbox env; may be NULL */
+    char *cwd;           /* NULL: /workspace; relative paths resolve against /workspace */
+    uint64_t timeout_ms; /* 0: none */
+    uint64_t max_output; /* bytes kept per stream; 0: unlimited (streaming) */
+    bool stdin_pipe;     /* true: STDIN frames follow; false: stdin is /dev/null */
+};
+
+struct exec_exit {
+    int exit_code;       /* the exit status, or 128 + signal when killed */
+    int signal;          /* the terminating signal, or 0 */
+    bool timed_out;      /* the guest killed the tree at timeout_ms */
+    bool truncated;      /* some output was dropped past max_output */
+    uint64_t duration_ms;
+    uint64_t stdout_bytes; /* produced, including what was dropped */
+    uint64_t stderr_bytes;
+};
+
+enum file_type { FILE_TYPE_FILE, FILE_TYPE_DIR, FILE_TYPE_SYMLINK, FILE_TYPE_OTHER };
+
+struct file_info {
+    char *name;    /* last component */
+    char *path;    /* absolute path inside the sandbox */
+    enum file_type type;
+    uint64_t size;
+    uint32_t mode; /* permission bits (07777) */
+    int64_t mtime_ms;
+    uint32_t uid, gid;
+    char *target;  /* symlink target, or NULL */
+};
+
+/* One request shape for every file call; which fields matter depends on the
+ * frame type (see frame.h). */
+struct file_req {
+    char *path;
+    char *to;          /* FILE_MOVE */
+    uint64_t offset;   /* FILE_READ */
+    uint64_t limit;    /* FILE_READ: 0 = to the end */
+    uint32_t mode;     /* FILE_WRITE / FILE_MKDIR: 0 = default */
+    bool parents;      /* FILE_MKDIR; FILE_WRITE creates parents too when set */
+    bool recursive;    /* FILE_REMOVE */
+    bool append;       /* FILE_WRITE */
+    bool overwrite;    /* FILE_MOVE: replace an existing "to" */
+};
+
+struct file_list {
+    struct file_info *entries;
+    size_t n;
+    bool truncated;
+};
+
+struct guest_error {
+    int err;           /* positive errno */
+    char *message;
+};
+
+int msg_hello_encode(const struct hello_msg *m, char **ret);
+int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct runra_err **err);
+
+int msg_exec_req_encode(const struct exec_req *r, char **ret);
+int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, struct runra_err **err);
+void msg_exec_req_free(struct exec_req *r);
+DEFINE_CLEANUP(struct exec_req, msg_exec_req_free)
+
+int msg_exec_exit_encode(const struct exec_exit *e, char **ret);
+int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, struct runra_err **err);
+
+int msg_signal_encode(int sig, char **ret);
+int msg_signal_decode(const void *buf, size_t len, int *ret, struct runra_err **err);
+
+int msg_file_req_encode(uint16_t frame_type, const struct file_req *r, char **ret);
+int msg_file_req_decode(uint16_t frame_type, const void *buf, size_t len, struct file_req **ret,
+                        struct runra_err **err);
+void msg_file_req_free(struct file_req *r);
+DEFINE_CLEANUP(struct file_req, msg_file_req_free)
+
+int msg_file_info_encode(const struct file_info *fi, char **ret);
+int msg_file_info_decode(const void *buf, size_t len, struct file_info *ret, struct runra_err **err);
+void msg_file_info_done(struct file_info *fi); /* frees the members */
+
+int msg_file_list_encode(const struct file_list *l, char **ret);
+int msg_file_list_decode(const void *buf, size_t len, struct file_list *ret, struct runra_err **err);
+void msg_file_list_done(struct file_list *l);
+
+/* FILE_WRITE result: {"size": N} (bytes written by this call). */
+int msg_size_encode(uint64_t size, char **ret);
+int msg_size_decode(const void *buf, size_t len, uint64_t *ret, struct runra_err **err);
+
+int msg_error_encode(int errnum, const char *message, char **ret);
+int msg_error_decode(const void *buf, size_t len, struct guest_error *ret, struct runra_err **err);
+void msg_guest_error_done(struct guest_error *e);
+
+const char *file_type_name(enum file_type t);
+int file_type_from_name(const char *s, enum file_type *ret);
+
+/* Checks a path given by a caller: non-empty, no NUL, bounded. */
+int msg_check_path(const char *p, struct runra_err **err);
+/* Checks an env entry "KEY=VALUE": key non-empty, [A-Za-z_][A-Za-z0-9_]*, bounded. */
+int msg_check_env(const char *kv, struct runra_err **err);
+/* Frees a NULL-terminated string vector. */
+void strv_free(char **v);
+size_t strv_len(char *const *v);

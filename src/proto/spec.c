@@ -1,0 +1,263 @@
+/* Sandbox spec parsing. The API's create body is untrusted: every key is
+ * known (JSON_STRICT), every size bounded, every string checked, and the
+ * result is a typed struct with the defaults filled in. */
+#include "spec.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#include "limits.h"
+#include "msg.h"
+#include "base/util.h"
+
+void kv_list_done(struct kv_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].key);
+        free(l->items[i].value);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+const char *kv_get(const struct kv_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->items[i].key, key))
+            return l->items[i].value;
+    return NULL;
+}
+
+void spec_free(struct sandbox_spec *s)
+{
+    if (!s)
+        return;
+    free(s->image);
+    free(s->backend);
+    free(s->workdir);
+    kv_list_done(&s->metadata);
+    kv_list_done(&s->env);
+    free(s);
+}
+
+int spec_new_default(struct sandbox_spec **ret)
+{
+    struct sandbox_spec *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->image = strdup("host");
+    s->backend = strdup("ns");
+    s->workdir = strdup("/workspace");
+    s->resources = (struct sandbox_resources){.cpu = RUNRA_DEFAULT_CPU,
+                                              .memory_mb = RUNRA_DEFAULT_MEMORY_MB,
+                                              .pids = RUNRA_DEFAULT_PIDS,
+                                              .disk_mb = RUNRA_DEFAULT_DISK_MB};
+    if (!s->image || !s->backend || !s->workdir) {
+        spec_free(s);
+        return -ENOMEM;
+    }
+    *ret = s;
+    return 0;
+}
+
+static int kv_from_json(json_t *o, const char *what, size_t max, size_t kmax, size_t vmax,
+                        bool env, struct kv_list *ret, struct runra_err **err)
+{
+    if (!json_is_object(o))
+        return err_set(err, EINVAL, "%s must be an object of strings", what);
+    size_t n = json_object_size(o);
+    if (n > max)
+        return err_set(err, E2BIG, "%s has more than %zu entries", what, max);
+    struct kv_list l = {.items = calloc(n ? n : 1, sizeof(struct kv))};
+    if (!l.items)
+        return -ENOMEM;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (!json_is_string(v)) {
+            kv_list_done(&l);
+            return err_set(err, EINVAL, "%s.%s must be a string", what, k);
+        }
+        size_t klen = strlen(k), vlen = json_string_length(v);
+        if (klen == 0 || klen > kmax || vlen > vmax || memchr(json_string_value(v), 0, vlen)) {
+            kv_list_done(&l);
+            return err_set(err, EINVAL, "%s: key or value of '%.64s' is empty, too long or holds NUL",
+                           what, k);
+        }
+        if (env) {
+            _cleanup_free_ char *pair = NULL;
+            if (asprintf(&pair, "%s=%s", k, json_string_value(v)) < 0) {
+                kv_list_done(&l);
+                return -ENOMEM;
+            }
+            int r = msg_check_env(pair, err);
+            if (r < 0) {
+                kv_list_done(&l);
+                return err_prefix(err, "%s", what);
+            }
+        }
+        l.items[l.n].key = strdup(k);
+        l.items[l.n].value = strdup(json_string_value(v));
+        l.n++;
+        if (!l.items[l.n - 1].key || !l.items[l.n - 1].value) {
+            kv_list_done(&l);
+            return -ENOMEM;
+        }
+    }
+    *ret = l;
+    return 0;
+}
+
+static int check_workdir(const char *w, struct runra_err **err)
+{
+    if (w[0] != '/')
+        return err_set(err, EINVAL, "workdir must be an absolute path");
+    if (strlen(w) > RUNRA_PATH_MAX)
+        return err_set(err, ENAMETOOLONG, "workdir too long");
+    /* The workdir is created inside the sandbox by runra-init; keep it to
+     * plain components so it cannot name /proc or climb with "..". */
+    if (strstr(w, "/../") || !strcmp(w + strlen(w) - (strlen(w) >= 3 ? 3 : 0), "/..") ||
+        str_has_prefix_path(w, "/proc") || str_has_prefix_path(w, "/sys") ||
+        str_has_prefix_path(w, "/dev"))
+        return err_set(err, EINVAL, "workdir '%s' is not allowed", w);
+    return 0;
+}
+
+int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err)
+{
+    json_error_t je;
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        return err_set(err, EINVAL, "malformed JSON: %s (line %d, column %d)", je.text, je.line,
+                       je.column);
+    const char *image = NULL, *backend = NULL, *workdir = NULL;
+    json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s}", "image", &image,
+                       "backend", &backend, "resources", &res, "timeoutMs", &timeout, "metadata",
+                       &meta, "env", &env, "workdir", &workdir) < 0) {
+        json_decref(j);
+        return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
+    }
+    _cleanup_(spec_freep) struct sandbox_spec *s = NULL;
+    int r = spec_new_default(&s);
+    if (r < 0)
+        goto out;
+    if (image) {
+        if (!*image || strlen(image) > RUNRA_IMAGE_MAX) {
+            r = err_set(err, EINVAL, "image must be a non-empty name");
+            goto out;
+        }
+        if (strcmp(image, "host") != 0) {
+            r = err_set(err, ENOENT, "image '%s' is not available (only 'host' is built in)",
+                        image);
+            goto out;
+        }
+    }
+    if (backend && strcmp(backend, "ns") != 0) {
+        r = err_set(err, strcmp(backend, "vm") == 0 ? ENOTSUP : EINVAL,
+                    "backend '%s' is not available", backend);
+        goto out;
+    }
+    if (res) {
+        json_t *cpu = NULL, *mem = NULL, *pids = NULL, *disk = NULL;
+        if (json_unpack_ex(res, &je, JSON_STRICT, "{s?o,s?o,s?o,s?o}", "cpu", &cpu, "memoryMb",
+                           &mem, "pids", &pids, "diskMb", &disk) < 0) {
+            r = err_set(err, EINVAL, "invalid resources: %s", je.text);
+            goto out;
+        }
+        struct sandbox_resources *rs = &s->resources;
+        if (cpu) {
+            if (!json_is_number(cpu) || !isfinite(json_number_value(cpu)) ||
+                json_number_value(cpu) < RUNRA_MIN_CPU || json_number_value(cpu) > RUNRA_MAX_CPU) {
+                r = err_set(err, EINVAL, "resources.cpu must be a number of cores in [%g, %g]",
+                            RUNRA_MIN_CPU, RUNRA_MAX_CPU);
+                goto out;
+            }
+            rs->cpu = json_number_value(cpu);
+        }
+        struct {
+            json_t *v;
+            const char *name;
+            uint64_t min, max, *dst;
+        } ints[] = {
+            {mem, "memoryMb", RUNRA_MIN_MEMORY_MB, RUNRA_MAX_MEMORY_MB, &rs->memory_mb},
+            {pids, "pids", RUNRA_MIN_PIDS, RUNRA_MAX_PIDS, &rs->pids},
+            {disk, "diskMb", RUNRA_MIN_DISK_MB, RUNRA_MAX_DISK_MB, &rs->disk_mb},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
+            if (!ints[i].v)
+                continue;
+            if (!json_is_integer(ints[i].v) ||
+                json_integer_value(ints[i].v) < (json_int_t)ints[i].min ||
+                (uint64_t)json_integer_value(ints[i].v) > ints[i].max) {
+                r = err_set(err, EINVAL, "resources.%s must be an integer in [%llu, %llu]",
+                            ints[i].name, (unsigned long long)ints[i].min,
+                            (unsigned long long)ints[i].max);
+                goto out;
+            }
+            *ints[i].dst = (uint64_t)json_integer_value(ints[i].v);
+        }
+    }
+    if (timeout) {
+        if (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
+            (uint64_t)json_integer_value(timeout) > RUNRA_TIMEOUT_MAX_MS) {
+            r = err_set(err, EINVAL, "timeoutMs must be an integer in [0, %llu]",
+                        (unsigned long long)RUNRA_TIMEOUT_MAX_MS);
+            goto out;
+        }
+        s->timeout_ms = (uint64_t)json_integer_value(timeout);
+    }
+    if (meta && (r = kv_from_json(meta, "metadata", RUNRA_META_MAX, RUNRA_META_KEY_MAX,
+                                  RUNRA_META_VALUE_MAX, false, &s->metadata, err)) < 0)
+        goto out;
+    if (env && (r = kv_from_json(env, "env", RUNRA_ENV_MAX, RUNRA_ENV_KEY_MAX, RUNRA_ARG_MAX_BYTES,
+                                 true, &s->env, err)) < 0)
+        goto out;
+    if (workdir) {
+        if ((r = check_workdir(workdir, err)) < 0)
+            goto out;
+        free(s->workdir);
+        if (!(s->workdir = strdup(workdir))) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    *ret = TAKE_PTR(s);
+    r = 0;
+out:
+    json_decref(j);
+    return r;
+}
+
+static json_t *kv_to_json(const struct kv_list *l)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < l->n; i++)
+        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
+    return o;
+}
+
+int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
+{
+    json_t *j = json_pack("{s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:s}", "image", s->image,
+                          "backend", s->backend, "resources", "cpu", s->resources.cpu, "memoryMb",
+                          (json_int_t)s->resources.memory_mb, "pids",
+                          (json_int_t)s->resources.pids, "diskMb",
+                          (json_int_t)s->resources.disk_mb, "timeoutMs", (json_int_t)s->timeout_ms,
+                          "metadata", kv_to_json(&s->metadata), "workdir", s->workdir);
+    if (!j)
+        return -ENOMEM;
+    if (with_env)
+        json_object_set_new(j, "env", kv_to_json(&s->env));
+    char *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    if (!out)
+        return -ENOMEM;
+    *ret = out;
+    return 0;
+}

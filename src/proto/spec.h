@@ -1,0 +1,50 @@
+/* A sandbox spec: what a caller asks for on create, parsed strictly from the
+ * API's JSON into a typed struct with defaults filled and every bound checked.
+ * The manager, backends and store see only this struct. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct kv {
+    char *key;
+    char *value;
+};
+
+struct kv_list {
+    struct kv *items;
+    size_t n;
+};
+
+struct sandbox_resources {
+    double cpu;          /* cores; fractional allowed */
+    uint64_t memory_mb;
+    uint64_t pids;
+    uint64_t disk_mb;
+};
+
+struct sandbox_spec {
+    char *image;         /* "host" for now */
+    char *backend;       /* "ns" */
+    struct sandbox_resources resources;
+    uint64_t timeout_ms; /* lifetime; 0 = none */
+    struct kv_list metadata;
+    struct kv_list env;
+    char *workdir;       /* absolute path inside the sandbox; default /workspace */
+};
+
+/* Parses a create request body. Unknown keys, wrong types and out-of-range
+ * values fail with EINVAL/E2BIG and a message naming the field. */
+int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err);
+/* Fills defaults for a spec built in code (image, backend, resources, workdir). */
+int spec_new_default(struct sandbox_spec **ret);
+/* Serializes a spec as the create body would spell it (for the store). */
+int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret);
+void spec_free(struct sandbox_spec *s);
+DEFINE_CLEANUP(struct sandbox_spec, spec_free)
+
+const char *kv_get(const struct kv_list *l, const char *key);
+void kv_list_done(struct kv_list *l);
