@@ -38,6 +38,9 @@ struct backend_ops {
      * mounts), then frees b. Safe to call on a box whose init already died. */
     int (*destroy)(struct box *b, struct runra_err **err);
     int (*stats)(struct box *b, struct box_stats *ret, struct runra_err **err);
+    /* Removes what a box with this id and dir may have left after the daemon
+     * that made it died: processes in its cgroup, its cgroups, its dir. */
+    int (*cleanup)(const char *id, const char *dir, struct runra_err **err);
     /* The pid of runra-init on the host (for diagnostics), or -1. */
     int64_t (*init_pid)(struct box *b);
 };

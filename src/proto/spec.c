@@ -159,7 +159,7 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
         }
     }
     if (backend && strcmp(backend, "ns") != 0) {
-        r = err_set(err, strcmp(backend, "vm") == 0 ? ENOTSUP : EINVAL,
+        r = err_set(err, strcmp(backend, "vm") == 0 ? ENOSYS : EINVAL,
                     "backend '%s' is not available", backend);
         goto out;
     }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line CI reads: "N passed, N failed".
+#  1. unit tests (meson test) on the normal build
+#  2. libFuzzer smoke runs over the checked-in corpus (clang build)
+#  3. integration tests (pytest) driving the real runrad/runra/runra-init
+#  4. unit + integration tests again on an ASan+UBSan build
+# usage: scripts/check.sh BUILD ASAN_BUILD FUZZ_BUILD
+set -uo pipefail
+build=${1:-build} asan=${2:-build-asan} fuzz=${3:-build-fuzz}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+py=/usr/bin/python3
+passed=0 failed=0 skipped=0
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+# Adds the counts from a "N passed, N failed" line or a pytest junit file.
+count_line() {
+    local line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    passed=$((passed + p)); failed=$((failed + f))
+}
+count_junit() {
+    local xml=$1 out
+    if [ ! -s "$xml" ]; then failed=$((failed + 1)); return; fi
+    out=$($py - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == 'testsuite' else root.findall('testsuite')
+t = f = s = 0
+for su in suites:
+    t += int(su.get('tests', 0)); s += int(su.get('skipped', 0))
+    f += int(su.get('failures', 0)) + int(su.get('errors', 0))
+print(t - f - s, f, s)
+PY
+)
+    set -- $out
+    passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+}
+
+unit() {
+    local dir=$1 label=$2
+    echo "== unit tests ($label)"
+    for t in "$dir"/tests/unit/test-*; do
+        [ -x "$t" ] || continue
+        "$t" >"$results/unit.out" 2>&1
+        local rc=$?
+        cat "$results/unit.out"
+        count_line "$results/unit.out"
+        [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9]' "$results/unit.out" && failed=$((failed + 1))
+    done
+}
+
+integration() {
+    local dir=$1 label=$2
+    echo "== integration tests ($label)"
+    RUNRA_BUILD_DIR="$top/$dir" $py -m pytest -q -p no:cacheprovider \
+        --junitxml="$results/junit-$label.xml" tests/integration
+    count_junit "$results/junit-$label.xml"
+}
+
+unit "$build" normal
+integration "$build" normal
+
+if [ "${CHECK_FUZZ:-1}" = 1 ]; then
+    echo "== fuzz smoke runs"
+    if [ ! -f "$fuzz/build.ninja" ]; then
+        CC=clang meson setup "$fuzz" -Dfuzz=true -Db_sanitize=address,undefined \
+            -Db_lundef=false -Dstatic_init=false >/dev/null
+    fi
+    if ninja -C "$fuzz" tests/fuzz/fuzz-frame tests/fuzz/fuzz-spec >/dev/null; then
+        for t in frame spec; do
+            if "$fuzz/tests/fuzz/fuzz-$t" -runs=20000 -max_total_time=20 -max_len=4096 \
+                "tests/fuzz/corpus/$t" >"$results/fuzz-$t.log" 2>&1; then
+                echo "fuzz-$t: ok"; passed=$((passed + 1))
+            else
+                tail -n 30 "$results/fuzz-$t.log"; echo "fuzz-$t: FAILED"; failed=$((failed + 1))
+            fi
+        done
+    else
+        echo "fuzz build failed"; failed=$((failed + 1))
+    fi
+fi
+
+if [ "${CHECK_ASAN:-1}" = 1 ]; then
+    if [ ! -f "$asan/build.ninja" ]; then
+        meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+            -Dstatic_init=false >/dev/null
+    fi
+    if ninja -C "$asan" >/dev/null; then
+        mkdir -p "$asan/bin"
+        ln -sf ../src/daemon/runrad "$asan/bin/runrad"
+        ln -sf ../src/cli/runra "$asan/bin/runra"
+        ln -sf ../src/guest/runra-init "$asan/bin/runra-init"
+        export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        unit "$asan" asan
+        integration "$asan" asan
+    else
+        echo "asan build failed"; failed=$((failed + 1))
+    fi
+fi
+
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,149 @@
+/* /v1/health and the sandbox lifecycle routes: JSON in, typed spec to the
+ * manager, sandbox snapshots back out as JSON. */
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "backend/backend.h"
+#include "base/util.h"
+#include "proto/spec.h"
+
+static json_t *time_json(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *sandbox_json(const struct sandbox_info *i)
+{
+    const struct sandbox_spec *s = i->spec;
+    json_t *meta = json_object();
+    for (size_t k = 0; k < s->metadata.n; k++)
+        json_object_set_new(meta, s->metadata.items[k].key,
+                            json_string(s->metadata.items[k].value));
+    /* Env values are secrets as often as not: only their names are shown. */
+    json_t *env_keys = json_array();
+    for (size_t k = 0; k < s->env.n; k++)
+        json_array_append_new(env_keys, json_string(s->env.items[k].key));
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o}", "id", i->id,
+                     "state", i->state, "image", s->image, "backend", s->backend, "resources",
+                     "cpu", s->resources.cpu, "memoryMb", (json_int_t)s->resources.memory_mb,
+                     "pids", (json_int_t)s->resources.pids, "diskMb",
+                     (json_int_t)s->resources.disk_mb, "timeoutMs", (json_int_t)s->timeout_ms,
+                     "metadata", meta, "envKeys", env_keys, "workdir", s->workdir, "createdAt",
+                     time_json(i->created_ms), "expiresAt", time_json(i->expires_ms));
+}
+
+enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    if (api_check_query(c, NULL, NULL, &e) < 0)
+        return api_respond_err(c, -EINVAL, e);
+    _cleanup_err_ struct runra_err *ns_err = NULL;
+    int ns_ok = ns_backend_ops.available(&ns_err);
+    json_t *ns = json_pack("{s:b}", "available", ns_ok >= 0);
+    if (ns_ok < 0)
+        json_object_set_new(ns, "reason",
+                            json_string(ns_err && ns_err->msg ? ns_err->msg : "unavailable"));
+    json_t *vm = json_pack("{s:b,s:s}", "available", 0, "reason", "the vm backend is not built yet");
+    return api_respond_json(
+        c, 200,
+        json_pack("{s:s,s:s,s:{s:o,s:o},s:s,s:i,s:I}", "status", "ok", "version", RUNRA_VERSION,
+                  "backends", "ns", ns, "vm", vm, "cgroup", ns_cgroup_mode_name(), "landlock",
+                  ns_landlock_abi(), "sandboxes", (json_int_t)manager_count(a->m)));
+}
+
+enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    struct sandbox_spec *spec = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = spec_parse_json(rq->body ? rq->body : "{}", rq->body ? rq->body_len : 2, &spec, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    struct sandbox_info *info = NULL;
+    r = manager_create(a->m, spec, &info, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    enum MHD_Result ret = api_respond_json(c, 201, sandbox_json(info));
+    sandbox_info_free(info);
+    return ret;
+}
+
+struct filter_ctx {
+    struct kv_list *l;
+    int r;
+};
+
+static enum MHD_Result add_filter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct filter_ctx *f = cls;
+    if (!str_has_prefix(key, "metadata.") || !key[9])
+        return MHD_YES;
+    struct kv *items = realloc(f->l->items, (f->l->n + 1) * sizeof(struct kv));
+    if (!items) {
+        f->r = -ENOMEM;
+        return MHD_NO;
+    }
+    f->l->items = items;
+    items[f->l->n].key = strdup(key + 9);
+    items[f->l->n].value = strdup(value ? value : "");
+    f->l->n++;
+    return MHD_YES;
+}
+
+enum MHD_Result api_sandbox_list(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    int r = api_check_query(c, NULL, "metadata.", &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    struct kv_list filter = {0};
+    struct filter_ctx f = {.l = &filter};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_filter, &f);
+    struct sandbox_info **v = NULL;
+    size_t n = 0;
+    r = f.r < 0 ? f.r : manager_list(a->m, &filter, &v, &n, &e);
+    kv_list_done(&filter);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, sandbox_json(v[i]));
+    sandbox_info_list_free(v, n);
+    return api_respond_json(c, 200, json_pack("{s:o}", "sandboxes", arr));
+}
+
+enum MHD_Result api_sandbox_get(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    struct sandbox_info *info = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = manager_get(a->m, rq->match.id, &info, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    enum MHD_Result ret = api_respond_json(c, 200, sandbox_json(info));
+    sandbox_info_free(info);
+    return ret;
+}
+
+enum MHD_Result api_sandbox_delete(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = manager_destroy(a->m, rq->match.id, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    return api_respond_empty(c, 204);
+}

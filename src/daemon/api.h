@@ -1,0 +1,66 @@
+/* What the API files share: the per-request context the HTTP layer fills,
+ * and the response helpers. The api-*.c files translate HTTP to manager
+ * calls and back; they decide nothing. */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "manager.h"
+#include "router.h"
+
+struct api {
+    struct manager *m;
+    const char *state_dir;
+};
+
+struct api_req {
+    struct route_match match;
+    char *body;
+    size_t body_len;
+    bool body_too_big;
+    struct file_wstream *ws;
+    struct runra_err *upload_err;
+    int upload_r;
+    uint64_t uploaded;
+    uint64_t start_ns;
+};
+
+typedef enum MHD_Result (*api_handler)(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+
+enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *j);
+enum MHD_Result api_respond_empty(struct MHD_Connection *c, unsigned status);
+/* Responds with {"error":{"code","message"}} for -errno r and its message. */
+enum MHD_Result api_respond_err(struct MHD_Connection *c, int r, const struct runra_err *e);
+enum MHD_Result api_respond_errf(struct MHD_Connection *c, int r, const char *fmt, ...)
+    _printf_(3, 4);
+
+/* Query helpers. api_check_query fails (400) on any key not in allowed
+ * (NULL-terminated), so typos are errors rather than silently ignored. */
+int api_check_query(struct MHD_Connection *c, const char *const *allowed, const char *prefix_ok,
+                    struct runra_err **err);
+const char *api_query(struct MHD_Connection *c, const char *key);
+int api_query_bool(struct MHD_Connection *c, const char *key, bool *ret, struct runra_err **err);
+int api_query_u64(struct MHD_Connection *c, const char *key, uint64_t *ret,
+                  struct runra_err **err);
+/* Loads the request body as a JSON object (strict: duplicates rejected). */
+int api_body_json(struct api_req *rq, json_t **ret, struct runra_err **err);
+
+enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_get(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_delete(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_read(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_write_begin(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_write_end(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_remove(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_stat(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_mkdir(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_file_move(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+
+json_t *api_file_info_json(const struct file_info *fi);

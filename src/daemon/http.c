@@ -1,0 +1,326 @@
+/* libmicrohttpd glue: request bodies are gathered (JSON, bounded) or
+ * streamed (file uploads) here, then one handler per route runs. Oversized
+ * bodies are refused from Content-Length before a byte is read when possible,
+ * and otherwise drained and answered with 413. */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "errmap.h"
+#include "proto/limits.h"
+
+struct http {
+    struct MHD_Daemon *d;
+    int listen_fd;
+    char *socket_path;
+};
+
+static const api_handler handlers[] = {
+    [ROUTE_HEALTH] = api_health,
+    [ROUTE_SANDBOX_CREATE] = api_sandbox_create,
+    [ROUTE_SANDBOX_LIST] = api_sandbox_list,
+    [ROUTE_SANDBOX_GET] = api_sandbox_get,
+    [ROUTE_SANDBOX_DELETE] = api_sandbox_delete,
+    [ROUTE_EXEC] = api_exec,
+    [ROUTE_FILE_READ] = api_file_read,
+    [ROUTE_FILE_WRITE] = api_file_write_end,
+    [ROUTE_FILE_REMOVE] = api_file_remove,
+    [ROUTE_FILE_LIST] = api_file_list,
+    [ROUTE_FILE_STAT] = api_file_stat,
+    [ROUTE_FILE_MKDIR] = api_file_mkdir,
+    [ROUTE_FILE_MOVE] = api_file_move,
+};
+
+enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return MHD_NO;
+    size_t len = strlen(s);
+    /* A trailing newline makes curl and shell users happier. */
+    char *t = realloc(s, len + 2);
+    if (!t) {
+        free(s);
+        return MHD_NO;
+    }
+    t[len] = '\n';
+    t[len + 1] = 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len + 1, t, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(t);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result api_respond_empty(struct MHD_Connection *c, unsigned status)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result api_respond_err(struct MHD_Connection *c, int r, const struct runra_err *e)
+{
+    int code = e ? e->code : (r < 0 ? -r : r);
+    const struct errmap_entry *m = errmap_lookup(code);
+    const char *msg = e && e->msg ? e->msg : strerror(code);
+    return api_respond_json(c, m->status,
+                            json_pack("{s:{s:s,s:s}}", "error", "code", m->code, "message", msg));
+}
+
+enum MHD_Result api_respond_errf(struct MHD_Connection *c, int r, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    struct runra_err e = {.code = r < 0 ? -r : r, .msg = buf};
+    return api_respond_err(c, r, &e);
+}
+
+const char *api_query(struct MHD_Connection *c, const char *key)
+{
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct query_check {
+    const char *const *allowed;
+    const char *prefix_ok;
+    const char *bad;
+};
+
+static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct query_check *q = cls;
+    if (q->prefix_ok && str_has_prefix(key, q->prefix_ok))
+        return MHD_YES;
+    for (size_t i = 0; q->allowed && q->allowed[i]; i++)
+        if (!strcmp(q->allowed[i], key))
+            return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
+}
+
+int api_check_query(struct MHD_Connection *c, const char *const *allowed, const char *prefix_ok,
+                    struct runra_err **err)
+{
+    struct query_check q = {.allowed = allowed, .prefix_ok = prefix_ok};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_key, &q);
+    if (q.bad)
+        return err_set(err, EINVAL, "unknown query parameter '%.64s'", q.bad);
+    return 0;
+}
+
+int api_query_bool(struct MHD_Connection *c, const char *key, bool *ret, struct runra_err **err)
+{
+    const char *v = api_query(c, key);
+    if (!v)
+        return 0;
+    if (!strcmp(v, "true") || !strcmp(v, "1"))
+        *ret = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "0"))
+        *ret = false;
+    else
+        return err_set(err, EINVAL, "query parameter '%s' must be true or false", key);
+    return 0;
+}
+
+int api_query_u64(struct MHD_Connection *c, const char *key, uint64_t *ret,
+                  struct runra_err **err)
+{
+    const char *v = api_query(c, key);
+    if (!v)
+        return 0;
+    if (parse_u64(v, ret) < 0)
+        return err_set(err, EINVAL, "query parameter '%s' must be a non-negative integer", key);
+    return 0;
+}
+
+int api_body_json(struct api_req *rq, json_t **ret, struct runra_err **err)
+{
+    json_error_t je;
+    json_t *j = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        return err_set(err, EINVAL, "malformed JSON: %s (line %d, column %d)", je.text, je.line,
+                       je.column);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return err_set(err, EINVAL, "request body must be a JSON object");
+    }
+    *ret = j;
+    return 0;
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_req *rq = *con_cls;
+    if (!rq)
+        return;
+    file_wstream_close(rq->ws);
+    err_free(rq->upload_err);
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct api *a = cls;
+    struct api_req *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        rq->start_ns = now_ns();
+        int r = router_match(method, url, &rq->match);
+        if (r == -ENOENT)
+            return api_respond_errf(c, ENOENT, "no route for %s %s", method, url);
+        if (r == -EOPNOTSUPP)
+            return api_respond_errf(c, EOPNOTSUPP, "method %s not allowed on %s", method, url);
+        if (r < 0)
+            return api_respond_errf(c, EINVAL, "malformed sandbox id in %s", url);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        uint64_t clen = 0;
+        if (rq->match.route->body == BODY_JSON && cl && parse_u64(cl, &clen) == 0 &&
+            clen > RUNRA_JSON_BODY_MAX)
+            return api_respond_errf(c, E2BIG, "request body over %u bytes", RUNRA_JSON_BODY_MAX);
+        if (rq->match.route->body == BODY_STREAM && cl && parse_u64(cl, &clen) == 0 &&
+            clen > RUNRA_FILE_MAX)
+            return api_respond_errf(c, E2BIG, "upload over %llu bytes",
+                                    (unsigned long long)RUNRA_FILE_MAX);
+        if (rq->match.route->body == BODY_STREAM)
+            return api_file_write_begin(a, c, rq);
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (!rq->match.route)
+            return MHD_YES;
+        if (rq->match.route->body == BODY_JSON) {
+            if (rq->body_too_big || rq->body_len + n > RUNRA_JSON_BODY_MAX) {
+                rq->body_too_big = true;
+                return MHD_YES;
+            }
+            char *nb = realloc(rq->body, rq->body_len + n + 1);
+            if (!nb)
+                return MHD_NO;
+            memcpy(nb + rq->body_len, upload, n);
+            rq->body_len += n;
+            nb[rq->body_len] = 0;
+            rq->body = nb;
+        } else if (rq->match.route->body == BODY_STREAM) {
+            rq->uploaded += n;
+            if (rq->upload_r >= 0 && rq->uploaded > RUNRA_FILE_MAX)
+                rq->upload_r = err_set(&rq->upload_err, E2BIG, "upload over %llu bytes",
+                                       (unsigned long long)RUNRA_FILE_MAX);
+            if (rq->upload_r >= 0 && rq->ws)
+                rq->upload_r = file_wstream_write(rq->ws, upload, n, &rq->upload_err);
+        } else {
+            /* A body where none belongs is drained and then refused. */
+            rq->body_too_big = true;
+        }
+        return MHD_YES;
+    }
+    if (!rq->match.route)
+        return MHD_YES;
+    if (rq->body_too_big) {
+        if (rq->match.route->body == BODY_NONE)
+            return api_respond_errf(c, EINVAL, "%s %s takes no request body", method, url);
+        return api_respond_errf(c, E2BIG, "request body over %u bytes", RUNRA_JSON_BODY_MAX);
+    }
+    enum MHD_Result ret = handlers[rq->match.route->id](a, c, rq);
+    log_debug("event=request method=%s path=%s us=%llu", method, url,
+              (unsigned long long)((now_ns() - rq->start_ns) / 1000));
+    return ret;
+}
+
+int http_start(struct api *a, const char *socket_path, struct http **ret, struct runra_err **err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof(sa.sun_path))
+        return err_set(err, ENAMETOOLONG, "socket path '%s' too long", socket_path);
+    memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_sys(err, errno, "socket");
+    /* A socket file with nobody listening is stale (a crashed daemon);
+     * one that answers belongs to a running daemon and is left alone. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return err_set(err, EADDRINUSE, "another runrad is listening on '%s'", socket_path);
+    close(fd);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_sys(err, errno, "socket");
+    unlink(socket_path);
+    mode_t old = umask(0077);
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0)
+        return err_sys(err, errno, "bind '%s'", socket_path);
+    if (listen(fd, 128) < 0)
+        return err_sys(err, errno, "listen on '%s'", socket_path);
+    struct http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->socket_path = strdup(socket_path);
+    h->listen_fd = fd;
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_POLL | MHD_USE_ITC,
+                            0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
+    if (!h->d) {
+        free(h->socket_path);
+        free(h);
+        unlink(socket_path);
+        return err_set(err, EIO, "start HTTP server on '%s'", socket_path);
+    }
+    fd = -1; /* owned by MHD now */
+    *ret = h;
+    return 0;
+}
+
+void http_quiesce(struct http *h)
+{
+    if (!h || !h->d || h->listen_fd < 0)
+        return;
+    /* After quiescing, the listening socket is ours to close. */
+    int fd = MHD_quiesce_daemon(h->d);
+    if (fd >= 0)
+        close(fd);
+    h->listen_fd = -1;
+}
+
+void http_stop(struct http *h)
+{
+    if (!h)
+        return;
+    if (h->d)
+        MHD_stop_daemon(h->d); /* closes the listening socket unless quiesced */
+    unlink(h->socket_path);
+    free(h->socket_path);
+    free(h);
+}

@@ -1,0 +1,12 @@
+/* The daemon's HTTP server: libmicrohttpd on a unix socket, one thread per
+ * connection so a long exec never blocks other clients. */
+#pragma once
+
+#include "api.h"
+
+struct http;
+
+int http_start(struct api *a, const char *socket_path, struct http **ret, struct runra_err **err);
+/* Stops accepting new connections (in-flight requests continue). */
+void http_quiesce(struct http *h);
+void http_stop(struct http *h);

@@ -1,0 +1,237 @@
+/* runrad: the root daemon. It parses its flags, takes its state dir, moves
+ * into a private mount namespace (so every mount it makes for a sandbox is
+ * invisible to the host and dies with it), serves the API until SIGTERM, and
+ * then destroys every sandbox it started. */
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "backend/backend.h"
+#include "backend/ns/ns.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "http.h"
+#include "manager.h"
+#include "proto/limits.h"
+#include "router.h"
+#include "store/store.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: runrad [options]\n"
+          "  --state-dir DIR      state directory (default /var/lib/runra)\n"
+          "  --socket PATH        API socket (default DIR/runra.sock)\n"
+          "  --init PATH          runra-init binary (default: found next to runrad)\n"
+          "  --exec-timeout SEC   default exec timeout (default 600)\n"
+          "  --max-output BYTES   default output kept per stream (default 1048576)\n"
+          "  --log-level LEVEL    debug|info|warn|error (default info)\n"
+          "  --list-routes        print the API routes and exit\n"
+          "  --version            print the version and exit\n",
+          f);
+}
+
+static int find_init(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n < 0)
+        return -errno;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = 0;
+    const char *candidates[] = {"runra-init", "../guest/runra-init",
+                                "../libexec/runra/runra-init"};
+    for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
+        if ((size_t)snprintf(buf, len, "%s/%s", self, candidates[i]) >= len)
+            continue;
+        if (access(buf, X_OK) == 0)
+            return 0;
+    }
+    snprintf(buf, len, "/usr/libexec/runra/runra-init");
+    return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+int main(int argc, char **argv)
+{
+    const char *state_dir = "/var/lib/runra", *socket_opt = NULL, *init_opt = NULL;
+    uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT;
+    enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
+           OPT_ROUTES, OPT_VERSION, OPT_HELP };
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, OPT_STATE},
+        {"socket", required_argument, NULL, OPT_SOCKET},
+        {"init", required_argument, NULL, OPT_INIT},
+        {"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
+        {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
+        {"log-level", required_argument, NULL, OPT_LOG},
+        {"list-routes", no_argument, NULL, OPT_ROUTES},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, OPT_HELP},
+        {0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_STATE:
+            state_dir = optarg;
+            break;
+        case OPT_SOCKET:
+            socket_opt = optarg;
+            break;
+        case OPT_INIT:
+            init_opt = optarg;
+            break;
+        case OPT_EXEC_TIMEOUT:
+            if (parse_u64(optarg, &exec_timeout_s) < 0 || exec_timeout_s == 0 ||
+                exec_timeout_s > RUNRA_TIMEOUT_MAX_MS / 1000) {
+                fprintf(stderr, "runrad: --exec-timeout must be seconds in [1, %llu]\n",
+                        (unsigned long long)(RUNRA_TIMEOUT_MAX_MS / 1000));
+                return 2;
+            }
+            break;
+        case OPT_MAX_OUTPUT:
+            if (parse_u64(optarg, &max_output) < 0 || max_output == 0 ||
+                max_output > RUNRA_OUTPUT_MAX) {
+                fprintf(stderr, "runrad: --max-output must be bytes in [1, %u]\n",
+                        RUNRA_OUTPUT_MAX);
+                return 2;
+            }
+            break;
+        case OPT_LOG:
+            if (!strcmp(optarg, "debug"))
+                log_set_level(LOG_LVL_DEBUG);
+            else if (!strcmp(optarg, "info"))
+                log_set_level(LOG_LVL_INFO);
+            else if (!strcmp(optarg, "warn"))
+                log_set_level(LOG_LVL_WARN);
+            else if (!strcmp(optarg, "error"))
+                log_set_level(LOG_LVL_ERROR);
+            else {
+                fprintf(stderr, "runrad: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_ROUTES: {
+            size_t n;
+            const struct route *rt = router_table(&n);
+            for (size_t i = 0; i < n; i++)
+                printf("%s %s\n", rt[i].method, rt[i].pattern);
+            return 0;
+        }
+        case OPT_VERSION:
+            printf("runrad %s\n", RUNRA_VERSION);
+            return 0;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (geteuid() != 0) {
+        fprintf(stderr, "runrad: must run as root (it creates namespaces, cgroups and mounts)\n");
+        return 1;
+    }
+
+    char init_path[PATH_MAX];
+    if (init_opt)
+        snprintf(init_path, sizeof(init_path), "%s", init_opt);
+    else if (find_init(init_path, sizeof(init_path)) < 0) {
+        fprintf(stderr, "runrad: cannot find runra-init (use --init PATH)\n");
+        return 1;
+    }
+
+    int r = mkdir_p(state_dir, 0700);
+    if (r < 0) {
+        fprintf(stderr, "runrad: create state dir '%s': %s\n", state_dir, strerror(-r));
+        return 1;
+    }
+    char state_real[PATH_MAX], socket_path[PATH_MAX];
+    if (!realpath(state_dir, state_real)) {
+        fprintf(stderr, "runrad: state dir '%s': %s\n", state_dir, strerror(errno));
+        return 1;
+    }
+    chmod(state_real, 0711);
+    char db_path[PATH_MAX + 16];
+    if ((size_t)snprintf(socket_path, sizeof(socket_path), "%s%s", socket_opt ? socket_opt : state_real,
+                         socket_opt ? "" : "/runra.sock") >= sizeof(socket_path) ||
+        (size_t)snprintf(db_path, sizeof(db_path), "%s/runra.db", state_real) >= sizeof(db_path)) {
+        fprintf(stderr, "runrad: state dir or socket path too long\n");
+        return 1;
+    }
+
+    /* Signals are taken synchronously by the main thread; every thread
+     * started from here on inherits the blocked mask. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* A private mount namespace, slave of the host's: the daemon sees host
+     * mounts, and the host never sees the daemon's. */
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+        fprintf(stderr, "runrad: private mount namespace: %s\n", strerror(errno));
+        return 1;
+    }
+
+    _cleanup_err_ struct runra_err *e = NULL;
+    if (ns_daemon_init(&e) < 0)
+        log_warn("event=ns_unavailable err=\"%s\"", e && e->msg ? e->msg : "?");
+    err_free(e);
+    e = NULL;
+
+    struct store *store = NULL;
+    if (store_open(db_path, &store, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        return 1;
+    }
+    struct manager_config mc = {.state_dir = state_real,
+                                .socket_path = socket_path,
+                                .init_path = init_path,
+                                .exec_timeout_ms = exec_timeout_s * 1000,
+                                .max_output = max_output,
+                                .store = store};
+    struct manager *m = NULL;
+    if (manager_new(&mc, &m, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        store_close(store);
+        return 1;
+    }
+    struct api api = {.m = m, .state_dir = state_real};
+    struct http *h = NULL;
+    if (http_start(&api, socket_path, &h, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        manager_free(m);
+        store_close(store);
+        return 1;
+    }
+    log_info("event=started version=%s socket=%s state_dir=%s cgroup=%s", RUNRA_VERSION,
+             socket_path, state_real, ns_cgroup_mode_name());
+
+    int sig = 0;
+    sigwait(&mask, &sig);
+    log_info("event=stopping signal=%d", sig);
+    /* Stop taking connections, destroy every sandbox (which wakes requests
+     * still waiting on them), then stop the server. */
+    http_quiesce(h);
+    manager_free(m);
+    http_stop(h);
+    store_close(store);
+    log_info("event=stopped");
+    return 0;
+}

@@ -1,0 +1,198 @@
+/* Buffered exec: one guest call, stdin sent up front, output gathered up to
+ * the cap. The daemon enforces the cap and the deadline itself rather than
+ * trusting the guest to: a guest that floods or never answers costs bounded
+ * memory and bounded time. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "manager-internal.h"
+#include "proto/frame.h"
+#include "proto/limits.h"
+
+void exec_result_free(struct exec_result *r)
+{
+    if (!r)
+        return;
+    free(r->out);
+    free(r->errb);
+    free(r);
+}
+
+/* The sandbox env with the request's entries laid over it. */
+static int merge_env(const struct kv_list *base, char **over, char ***ret)
+{
+    size_t nb = base->n, no = strv_len(over);
+    char **v = calloc(nb + no + 1, sizeof(char *));
+    if (!v)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < nb; i++) {
+        bool overridden = false;
+        size_t klen = strlen(base->items[i].key);
+        for (size_t j = 0; j < no; j++)
+            if (!strncmp(over[j], base->items[i].key, klen) && over[j][klen] == '=')
+                overridden = true;
+        if (overridden)
+            continue;
+        if (asprintf(&v[n], "%s=%s", base->items[i].key, base->items[i].value) < 0) {
+            strv_free(v);
+            return -ENOMEM;
+        }
+        n++;
+    }
+    for (size_t j = 0; j < no; j++)
+        if (!(v[n++] = strdup(over[j]))) {
+            strv_free(v);
+            return -ENOMEM;
+        }
+    *ret = v;
+    return 0;
+}
+
+static int append(char **buf, size_t *len, size_t cap, const void *data, size_t n, bool *trunc)
+{
+    size_t room = *len < cap ? cap - *len : 0;
+    size_t take = n < room ? n : room;
+    if (take < n)
+        *trunc = true;
+    if (take == 0)
+        return 0;
+    char *nb = realloc(*buf, *len + take + 1);
+    if (!nb)
+        return -ENOMEM;
+    memcpy(nb + *len, data, take);
+    *len += take;
+    nb[*len] = 0;
+    *buf = nb;
+    return 0;
+}
+
+int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
+                 struct exec_result **ret, struct runra_err **err)
+{
+    struct sandbox *s;
+    int r = manager_acquire(m, id, &s, err);
+    if (r < 0)
+        return r;
+    struct exec_result *res = calloc(1, sizeof(*res));
+    char **env = NULL;
+    char *payload = NULL;
+    struct guest_call *call = NULL;
+    if (!res) {
+        r = -ENOMEM;
+        goto out;
+    }
+    r = merge_env(&s->spec->env, o->env, &env);
+    if (r < 0)
+        goto out;
+    uint64_t timeout = o->timeout_ms ? o->timeout_ms : m->cfg.exec_timeout_ms;
+    uint64_t cap = o->max_output ? o->max_output : m->cfg.max_output;
+    struct exec_req req = {.argv = o->argv,
+                           .env = env,
+                           .cwd = (char *)o->cwd,
+                           .timeout_ms = timeout,
+                           .max_output = cap,
+                           .stdin_pipe = o->has_stdin};
+    r = msg_exec_req_encode(&req, &payload);
+    if (r < 0)
+        goto out;
+    if (strlen(payload) > RUNRA_FRAME_MAX_PAYLOAD) {
+        r = err_set(err, E2BIG, "command, env and cwd together exceed %u bytes",
+                    RUNRA_FRAME_MAX_PAYLOAD);
+        goto out;
+    }
+    struct box_stats before = {0};
+    s->ops->stats(s->box, &before, NULL);
+    uint64_t start = now_ms();
+    r = guest_call_start(s->guest, FRAME_EXEC, payload, strlen(payload), &call, err);
+    if (r < 0)
+        goto out;
+    if (o->has_stdin) {
+        const char *p = o->stdin_data;
+        size_t left = o->stdin_len;
+        while (r >= 0 && left > 0) {
+            size_t n = left < RUNRA_FRAME_MAX_PAYLOAD ? left : RUNRA_FRAME_MAX_PAYLOAD;
+            r = guest_call_send(call, FRAME_STDIN, p, n);
+            p += n;
+            left -= n;
+        }
+        if (r >= 0)
+            r = guest_call_send(call, FRAME_STDIN, NULL, 0);
+        if (r < 0) {
+            r = err_set(err, EPIPE, "send stdin to sandbox: %s", strerror(-r));
+            goto out;
+        }
+    }
+    /* The guest kills the tree at the timeout; past a grace period the
+     * daemon cancels, and past a second one it stops waiting. */
+    uint64_t deadline = timeout ? start + timeout + EXEC_GRACE_MS : 0;
+    bool cancelled = false;
+    for (;;) {
+        struct guest_frame *f = NULL;
+        r = guest_call_recv(call, deadline, &f);
+        if (r == -ETIMEDOUT && !cancelled) {
+            guest_call_send(call, FRAME_CANCEL, NULL, 0);
+            cancelled = true;
+            deadline = now_ms() + EXEC_GRACE_MS;
+            continue;
+        }
+        if (r == -ETIMEDOUT) {
+            res->timed_out = true;
+            res->exit_code = 128 + SIGKILL;
+            res->signal = SIGKILL;
+            res->duration_ms = now_ms() - start;
+            r = 0;
+            break;
+        }
+        if (r < 0) {
+            r = err_set(err, EPIPE, "sandbox stopped during exec");
+            break;
+        }
+        if (f->type == FRAME_STDOUT || f->type == FRAME_STDERR) {
+            bool is_out = f->type == FRAME_STDOUT;
+            r = append(is_out ? &res->out : &res->errb, is_out ? &res->out_len : &res->err_len,
+                       cap, f->data, f->len, &res->truncated);
+            free(f);
+            if (r < 0)
+                break;
+            continue;
+        }
+        if (f->type == FRAME_EXIT) {
+            struct exec_exit x;
+            r = msg_exec_exit_decode(f->data, f->len, &x, err);
+            free(f);
+            if (r < 0)
+                break;
+            res->exit_code = x.exit_code;
+            res->signal = x.signal;
+            res->timed_out = x.timed_out || cancelled;
+            res->truncated = res->truncated || x.truncated;
+            res->duration_ms = now_ms() - start;
+            break;
+        }
+        if (f->type == FRAME_ERROR) {
+            r = guest_frame_error(f, "exec", err);
+            free(f);
+            break;
+        }
+        free(f); /* nothing else belongs to an exec call */
+    }
+    if (r >= 0 && res->signal == SIGKILL && !res->timed_out) {
+        struct box_stats after = {0};
+        if (s->ops->stats(s->box, &after, NULL) >= 0 && after.oom_kills > before.oom_kills)
+            res->oom_killed = true;
+    }
+out:
+    guest_call_end(call);
+    free(payload);
+    strv_free(env);
+    manager_release(m, s);
+    if (r < 0) {
+        exec_result_free(res);
+        return r;
+    }
+    *ret = res;
+    return 0;
+}

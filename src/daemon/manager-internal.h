@@ -1,0 +1,48 @@
+/* What the manager's own files share: the sandbox object and the table.
+ * Nothing outside src/daemon/manager*.c includes this. */
+#pragma once
+
+#include <pthread.h>
+
+#include "backend/backend.h"
+#include "guest.h"
+#include "manager.h"
+
+#define UID_BASE_FIRST 0x10000000u /* host uids from 2^28 on are never real users */
+#define UID_SLOTS 4096
+#define FILE_CALL_TIMEOUT_MS (60u * 1000)
+#define EXEC_GRACE_MS 3000 /* how long past its timeout an exec may take to report */
+
+struct sandbox {
+    char id[32];
+    struct sandbox_spec *spec;
+    int64_t created_ms;
+    int64_t expires_ms;
+    uint32_t slot;
+    const struct backend_ops *ops;
+    struct box *box;
+    struct guest *guest;
+    char *dir;
+    int refs;
+    bool destroying;
+    struct sandbox *next;
+};
+
+struct manager {
+    struct manager_config cfg;
+    char *sandboxes_dir;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* refs dropped, or reaper wake-up */
+    struct sandbox *list;
+    size_t count;
+    bool slots[UID_SLOTS];
+    pthread_t reaper;
+    bool stopping;
+};
+
+
+/* Looks a sandbox up and holds it until manager_release. */
+int manager_acquire(struct manager *m, const char *id, struct sandbox **ret,
+                    struct runra_err **err);
+void manager_release(struct manager *m, struct sandbox *s);
+const struct manager_config *manager_config(struct manager *m);

@@ -1,0 +1,108 @@
+/* The manager decides: it owns the table of sandboxes, their lifecycle and
+ * limits, and turns API actions into backend and guest calls. The API layer
+ * only translates HTTP to these functions and back. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "proto/msg.h"
+#include "proto/spec.h"
+
+struct manager;
+struct store;
+
+struct manager_config {
+    const char *state_dir;
+    const char *socket_path;
+    const char *init_path;          /* runra-init on the host */
+    uint64_t exec_timeout_ms;       /* default exec timeout when a request names none */
+    uint64_t max_output;            /* default bytes kept per stream */
+    struct store *store;
+};
+
+struct sandbox_info {
+    char *id;
+    char *state;
+    struct sandbox_spec *spec;
+    int64_t created_ms;
+    int64_t expires_ms; /* 0: never */
+};
+
+int manager_new(const struct manager_config *cfg, struct manager **ret, struct runra_err **err);
+/* Destroys every sandbox and frees the manager. */
+void manager_free(struct manager *m);
+
+/* Takes ownership of spec (also on failure). */
+int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
+                   struct runra_err **err);
+int manager_get(struct manager *m, const char *id, struct sandbox_info **ret,
+                struct runra_err **err);
+/* Sandboxes whose metadata holds every pair in filter. */
+int manager_list(struct manager *m, const struct kv_list *filter, struct sandbox_info ***ret,
+                 size_t *ret_n, struct runra_err **err);
+int manager_destroy(struct manager *m, const char *id, struct runra_err **err);
+void sandbox_info_free(struct sandbox_info *i);
+void sandbox_info_list_free(struct sandbox_info **v, size_t n);
+
+struct exec_opts {
+    char **argv;          /* borrowed */
+    char **env;           /* borrowed "K=V" overrides over the sandbox env; may be NULL */
+    const char *cwd;      /* may be NULL */
+    uint64_t timeout_ms;  /* 0: the daemon default */
+    uint64_t max_output;  /* 0: the daemon default */
+    const void *stdin_data;
+    size_t stdin_len;
+    bool has_stdin;
+};
+
+struct exec_result {
+    int exit_code;
+    int signal;
+    char *out;
+    size_t out_len;
+    char *errb;
+    size_t err_len;
+    uint64_t duration_ms;
+    bool timed_out;
+    bool oom_killed;
+    bool truncated;
+};
+
+int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
+                 struct exec_result **ret, struct runra_err **err);
+void exec_result_free(struct exec_result *r);
+
+/* Streaming file read: opening waits for the guest's first answer, so a
+ * missing file is an error here and not halfway through a response. */
+struct file_rstream;
+int manager_file_read_open(struct manager *m, const char *id, const char *path, uint64_t offset,
+                           uint64_t limit, struct file_rstream **ret, struct runra_err **err);
+/* Copies up to max bytes into buf; returns bytes (> 0), 0 at the end, or -errno. */
+ssize_t file_rstream_read(struct file_rstream *s, void *buf, size_t max, struct runra_err **err);
+void file_rstream_close(struct file_rstream *s);
+
+struct file_wstream;
+int manager_file_write_open(struct manager *m, const char *id, const char *path, uint32_t mode,
+                            bool append, struct file_wstream **ret, struct runra_err **err);
+int file_wstream_write(struct file_wstream *s, const void *buf, size_t len,
+                       struct runra_err **err);
+/* Ends the upload and waits for the guest's result. */
+int file_wstream_finish(struct file_wstream *s, uint64_t *ret_size, struct runra_err **err);
+void file_wstream_close(struct file_wstream *s);
+
+int manager_file_list(struct manager *m, const char *id, const char *path, struct file_list *ret,
+                      struct runra_err **err);
+int manager_file_stat(struct manager *m, const char *id, const char *path, struct file_info *ret,
+                      struct runra_err **err);
+int manager_file_mkdir(struct manager *m, const char *id, const char *path, bool parents,
+                       uint32_t mode, struct file_info *ret, struct runra_err **err);
+int manager_file_remove(struct manager *m, const char *id, const char *path, bool recursive,
+                        struct runra_err **err);
+int manager_file_move(struct manager *m, const char *id, const char *from, const char *to,
+                      bool overwrite, struct file_info *ret, struct runra_err **err);
+
+/* Facts for /v1/health. */
+size_t manager_count(struct manager *m);

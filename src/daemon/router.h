@@ -1,0 +1,45 @@
+/* The route table: every (method, path pattern) the daemon serves, matched
+ * by a pure function so it can be unit-tested and checked against the
+ * OpenAPI file. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum route_id {
+    ROUTE_NONE = 0,
+    ROUTE_HEALTH,
+    ROUTE_SANDBOX_CREATE,
+    ROUTE_SANDBOX_LIST,
+    ROUTE_SANDBOX_GET,
+    ROUTE_SANDBOX_DELETE,
+    ROUTE_EXEC,
+    ROUTE_FILE_READ,
+    ROUTE_FILE_WRITE,
+    ROUTE_FILE_REMOVE,
+    ROUTE_FILE_LIST,
+    ROUTE_FILE_STAT,
+    ROUTE_FILE_MKDIR,
+    ROUTE_FILE_MOVE,
+};
+
+enum route_body { BODY_NONE, BODY_JSON, BODY_STREAM };
+
+struct route {
+    const char *method;
+    const char *pattern; /* "{id}" matches one path segment holding a sandbox id */
+    enum route_id id;
+    enum route_body body;
+};
+
+#define ROUTE_ID_MAX 64
+
+struct route_match {
+    const struct route *route;
+    char id[ROUTE_ID_MAX]; /* the {id} segment, or "" */
+};
+
+/* 0 on a match; -ENOENT when no pattern matches the path; -EOPNOTSUPP when
+ * the path exists but not for this method (405); -EINVAL for a malformed id. */
+int router_match(const char *method, const char *path, struct route_match *ret);
+const struct route *router_table(size_t *ret_n);

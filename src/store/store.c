@@ -1,0 +1,267 @@
+/* SQLite store. One connection guarded by a mutex: the daemon's writes are
+ * few and small, and WAL keeps readers cheap. Schema changes are numbered
+ * migrations applied in order and recorded in PRAGMA user_version. */
+#include "store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+};
+
+static const char *migrations[] = {
+    /* 1 */
+    "CREATE TABLE sandboxes ("
+    "  id TEXT PRIMARY KEY,"
+    "  spec TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL DEFAULT 0,"
+    "  uid_base INTEGER NOT NULL,"
+    "  init_pid INTEGER NOT NULL DEFAULT -1"
+    ");",
+};
+
+static int db_err(struct store *s, struct runra_err **err, const char *what)
+{
+    return err_set(err, EIO, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int exec_sql(struct store *s, const char *sql, struct runra_err **err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int r = err_set(err, EIO, "store: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return r;
+    }
+    return 0;
+}
+
+static int migrate(struct store *s, struct runra_err **err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, err, "read schema version");
+    int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (version > (int)ARRAY_SIZE(migrations))
+        return err_set(err, EPROTO, "store: schema version %d is newer than this runrad (%zu)",
+                       version, ARRAY_SIZE(migrations));
+    for (int v = version; v < (int)ARRAY_SIZE(migrations); v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+        int r = exec_sql(s, "BEGIN IMMEDIATE", err);
+        if (r >= 0)
+            r = exec_sql(s, migrations[v], err);
+        if (r >= 0)
+            r = exec_sql(s, pragma, err);
+        if (r >= 0)
+            r = exec_sql(s, "COMMIT", err);
+        if (r < 0) {
+            exec_sql(s, "ROLLBACK", NULL);
+            return err_prefix(err, "migration %d", v + 1);
+        }
+    }
+    return 0;
+}
+
+int store_open(const char *path, struct store **ret, struct runra_err **err)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    pthread_mutex_init(&s->lock, NULL);
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        int r = err_set(err, EIO, "store: open '%s': %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        store_close(s);
+        return r;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                        "PRAGMA foreign_keys=ON;",
+                     err);
+    if (r >= 0)
+        r = migrate(s, err);
+    if (r < 0) {
+        store_close(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->db)
+        sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int store_sandbox_insert(struct store *s, const struct store_sandbox *sb, struct runra_err **err)
+{
+    _cleanup_free_ char *spec = NULL;
+    int r = spec_to_json(sb->spec, true, &spec);
+    if (r < 0)
+        return err_set(err, -r, "store: encode spec");
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO sandboxes (id, spec, state, created_ms, expires_ms, "
+                           "uid_base, init_pid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "insert");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, sb->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, spec, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sb->state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, sb->created_ms);
+    sqlite3_bind_int64(st, 5, sb->expires_ms);
+    sqlite3_bind_int64(st, 6, sb->uid_base);
+    sqlite3_bind_int64(st, 7, sb->init_pid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT)
+        r = err_set(err, EEXIST, "store: sandbox %s exists", sb->id);
+    else if (rc != SQLITE_DONE)
+        r = db_err(s, err, "insert");
+    else
+        r = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* Runs one UPDATE/DELETE bound to (text?, int64?, id). */
+static int update(struct store *s, const char *sql, const char *text, const int64_t *num,
+                  const char *id, struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "prepare");
+        goto out;
+    }
+    int i = 1;
+    if (text)
+        sqlite3_bind_text(st, i++, text, -1, SQLITE_STATIC);
+    if (num)
+        sqlite3_bind_int64(st, i++, *num);
+    sqlite3_bind_text(st, i, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        r = db_err(s, err, "update");
+    else if (sqlite3_changes(s->db) == 0)
+        r = err_set(err, ENOENT, "store: no sandbox %s", id);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int store_sandbox_set_state(struct store *s, const char *id, const char *state,
+                            struct runra_err **err)
+{
+    return update(s, "UPDATE sandboxes SET state = ? WHERE id = ?", state, NULL, id, err);
+}
+
+int store_sandbox_set_expiry(struct store *s, const char *id, int64_t expires_ms,
+                             struct runra_err **err)
+{
+    return update(s, "UPDATE sandboxes SET expires_ms = ? WHERE id = ?", NULL, &expires_ms, id,
+                  err);
+}
+
+int store_sandbox_delete(struct store *s, const char *id, struct runra_err **err)
+{
+    return update(s, "DELETE FROM sandboxes WHERE id = ?", NULL, NULL, id, err);
+}
+
+void store_sandbox_done(struct store_sandbox *sb)
+{
+    if (!sb)
+        return;
+    free(sb->id);
+    free(sb->state);
+    spec_free(sb->spec);
+    memset(sb, 0, sizeof(*sb));
+}
+
+void store_sandbox_list_free(struct store_sandbox *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_sandbox_done(&v[i]);
+    free(v);
+}
+
+int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_n,
+                       struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    struct store_sandbox *v = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, spec, state, created_ms, expires_ms, uid_base, init_pid "
+                           "FROM sandboxes ORDER BY created_ms, id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "list");
+        goto out;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct store_sandbox *nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                r = -ENOMEM;
+                goto out;
+            }
+            v = nv;
+        }
+        struct store_sandbox *sb = &v[n];
+        memset(sb, 0, sizeof(*sb));
+        const char *spec = (const char *)sqlite3_column_text(st, 1);
+        _cleanup_err_ struct runra_err *e = NULL;
+        if (spec_parse_json(spec, strlen(spec), &sb->spec, &e) < 0) {
+            /* A row this daemon cannot read is kept with defaults so it can
+             * still be cleaned up rather than forgotten. */
+            spec_new_default(&sb->spec);
+        }
+        sb->id = strdup((const char *)sqlite3_column_text(st, 0));
+        sb->state = strdup((const char *)sqlite3_column_text(st, 2));
+        sb->created_ms = sqlite3_column_int64(st, 3);
+        sb->expires_ms = sqlite3_column_int64(st, 4);
+        sb->uid_base = (uint32_t)sqlite3_column_int64(st, 5);
+        sb->init_pid = sqlite3_column_int64(st, 6);
+        n++;
+        if (!sb->id || !sb->state || !sb->spec) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        r = db_err(s, err, "list");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0) {
+        store_sandbox_list_free(v, n);
+        return r;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}

@@ -1,0 +1,151 @@
+/* Unit tests for the guest frame codec and message decoders: round trips,
+ * and the bounds a hostile guest would probe. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "proto/frame.h"
+#include "proto/limits.h"
+#include "proto/msg.h"
+#include "test.h"
+
+static void frame_roundtrip(void)
+{
+    uint8_t buf[FRAME_HDR_SIZE + 5];
+    struct frame_hdr h = {.len = 5, .id = 0x01020304, .type = FRAME_STDOUT, .flags = 0};
+    frame_hdr_encode(buf, &h);
+    memcpy(buf + FRAME_HDR_SIZE, "hello", 5);
+    struct frame_hdr out;
+    const uint8_t *payload;
+    size_t used;
+    CHECK(frame_parse(buf, sizeof(buf), &out, &payload, &used) == 0);
+    CHECK(out.len == 5 && out.id == 0x01020304 && out.type == FRAME_STDOUT);
+    CHECK(used == sizeof(buf));
+    CHECK(memcmp(payload, "hello", 5) == 0);
+    CHECK(frame_parse(buf, sizeof(buf) - 1, &out, &payload, &used) == -EAGAIN);
+    CHECK(frame_parse(buf, 3, &out, &payload, &used) == -EAGAIN);
+}
+
+static void frame_rejects_bad_headers(void)
+{
+    uint8_t buf[FRAME_HDR_SIZE];
+    struct frame_hdr out;
+    struct frame_hdr h = {.len = RUNRA_FRAME_MAX_PAYLOAD + 1, .id = 1, .type = FRAME_DATA};
+    frame_hdr_encode(buf, &h);
+    CHECK(frame_hdr_decode(buf, &out) == -E2BIG);
+    h = (struct frame_hdr){.len = 0, .id = 1, .type = 999};
+    frame_hdr_encode(buf, &h);
+    CHECK(frame_hdr_decode(buf, &out) == -EBADMSG);
+    h = (struct frame_hdr){.len = 0, .id = 1, .type = FRAME_DATA, .flags = 1};
+    frame_hdr_encode(buf, &h);
+    CHECK(frame_hdr_decode(buf, &out) == -EBADMSG);
+}
+
+static void exec_req_roundtrip(void)
+{
+    char *argv[] = {"/bin/echo", "hi there", NULL};
+    char *env[] = {"A=1", "B_2=x=y", NULL};
+    struct exec_req r = {.argv = argv, .env = env, .cwd = "/tmp", .timeout_ms = 5000,
+                         .max_output = 100, .stdin_pipe = true};
+    char *s = NULL;
+    CHECK(msg_exec_req_encode(&r, &s) == 0);
+    struct exec_req *d = NULL;
+    _cleanup_err_ struct runra_err *e = NULL;
+    CHECK(msg_exec_req_decode(s, strlen(s), &d, &e) == 0);
+    CHECK_STREQ(d->argv[1], "hi there");
+    CHECK(d->argv[2] == NULL);
+    CHECK_STREQ(d->env[1], "B_2=x=y");
+    CHECK_STREQ(d->cwd, "/tmp");
+    CHECK(d->timeout_ms == 5000 && d->max_output == 100 && d->stdin_pipe);
+    msg_exec_req_free(d);
+    free(s);
+}
+
+static int decode_exec(const char *json)
+{
+    struct exec_req *d = NULL;
+    _cleanup_err_ struct runra_err *e = NULL;
+    int r = msg_exec_req_decode(json, strlen(json), &d, &e);
+    msg_exec_req_free(d);
+    return r;
+}
+
+static void exec_req_rejects(void)
+{
+    CHECK(decode_exec("{\"argv\":[\"ls\"]}") == 0);
+    CHECK(decode_exec("{\"argv\":[]}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"\"]}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[1]}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"ls\"],\"bogus\":1}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"ls\"],\"env\":[\"=x\"]}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"ls\"],\"env\":[\"1A=x\"]}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"ls\"],\"timeoutMs\":-1}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"a\\u0000b\"]}") == -EINVAL);
+    CHECK(decode_exec("{\"argv\":[\"ls\"],\"argv\":[\"x\"]}") == -EINVAL);
+    CHECK(decode_exec("[1,2]") == -EINVAL);
+    CHECK(decode_exec("{") == -EINVAL);
+}
+
+static void exit_and_error_decode(void)
+{
+    struct exec_exit x = {.exit_code = 3, .signal = 0, .duration_ms = 12, .stdout_bytes = 5};
+    char *s = NULL;
+    CHECK(msg_exec_exit_encode(&x, &s) == 0);
+    struct exec_exit y;
+    _cleanup_err_ struct runra_err *e = NULL;
+    CHECK(msg_exec_exit_decode(s, strlen(s), &y, &e) == 0);
+    CHECK(y.exit_code == 3 && y.duration_ms == 12 && y.stdout_bytes == 5);
+    free(s);
+    const char *bad = "{\"exitCode\":-5,\"signal\":0,\"timedOut\":false,\"truncated\":false,"
+                      "\"durationMs\":1,\"stdoutBytes\":0,\"stderrBytes\":0}";
+    CHECK(msg_exec_exit_decode(bad, strlen(bad), &y, NULL) == -EINVAL);
+    struct guest_error ge = {0};
+    CHECK(msg_error_encode(ENOENT, "open 'x': gone", &s) == 0);
+    CHECK(msg_error_decode(s, strlen(s), &ge, NULL) == 0);
+    CHECK(ge.err == ENOENT);
+    CHECK_STREQ(ge.message, "open 'x': gone");
+    msg_guest_error_done(&ge);
+    free(s);
+    const char *neg = "{\"errno\":-1,\"message\":\"x\"}";
+    CHECK(msg_error_decode(neg, strlen(neg), &ge, NULL) == -EINVAL);
+}
+
+static void file_list_roundtrip(void)
+{
+    struct file_info items[2] = {
+        {.name = "a", .path = "/w/a", .type = FILE_TYPE_FILE, .size = 3, .mode = 0644},
+        {.name = "l", .path = "/w/l", .type = FILE_TYPE_SYMLINK, .target = "/etc/passwd"},
+    };
+    struct file_list l = {.entries = items, .n = 2, .truncated = true};
+    char *s = NULL;
+    CHECK(msg_file_list_encode(&l, &s) == 0);
+    struct file_list d = {0};
+    CHECK(msg_file_list_decode(s, strlen(s), &d, NULL) == 0);
+    CHECK(d.n == 2 && d.truncated);
+    CHECK_STREQ(d.entries[1].target, "/etc/passwd");
+    CHECK(d.entries[1].type == FILE_TYPE_SYMLINK);
+    CHECK(d.entries[0].mode == 0644);
+    msg_file_list_done(&d);
+    free(s);
+    const char *bad = "{\"entries\":[{\"name\":\"a\"}],\"truncated\":false}";
+    CHECK(msg_file_list_decode(bad, strlen(bad), &d, NULL) == -EINVAL);
+}
+
+static void file_req_decode(void)
+{
+    struct file_req *r = NULL;
+    const char *ok = "{\"from\":\"/a\",\"to\":\"/b\",\"overwrite\":true}";
+    CHECK(msg_file_req_decode(FRAME_FILE_MOVE, ok, strlen(ok), &r, NULL) == 0);
+    CHECK_STREQ(r->to, "/b");
+    CHECK(r->overwrite);
+    msg_file_req_free(r);
+    r = NULL;
+    const char *empty = "{\"path\":\"\"}";
+    CHECK(msg_file_req_decode(FRAME_FILE_STAT, empty, strlen(empty), &r, NULL) == -EINVAL);
+    const char *mode = "{\"path\":\"/x\",\"mode\":99999}";
+    CHECK(msg_file_req_decode(FRAME_FILE_WRITE, mode, strlen(mode), &r, NULL) == -EINVAL);
+    CHECK(msg_file_req_decode(FRAME_EXEC, ok, strlen(ok), &r, NULL) == -EINVAL);
+}
+
+TEST_MAIN(TEST(frame_roundtrip), TEST(frame_rejects_bad_headers), TEST(exec_req_roundtrip),
+          TEST(exec_req_rejects), TEST(exit_and_error_decode), TEST(file_list_roundtrip),
+          TEST(file_req_decode))
