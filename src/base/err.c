@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int vset(struct runra_err **err, int code, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int vset(struct runra_err **err, int code, const char *suffix, const char *fmt, va_list ap)
 {
     if (code < 0)
         code = -code;

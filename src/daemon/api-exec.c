@@ -92,6 +92,8 @@ enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req
                 r = err_set(&e, EINVAL, "env.%.64s must be a string", k);
                 goto out;
             }
+            if ((r = msg_check_env_key(k, &e)) < 0)
+                goto out;
             if (asprintf(&ev[n], "%s=%s", k, json_string_value(v)) < 0) {
                 r = -ENOMEM;
                 goto out;

@@ -55,9 +55,11 @@ enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_r
     json_t *vm = json_pack("{s:b,s:s}", "available", 0, "reason", "the vm backend is not built yet");
     return api_respond_json(
         c, 200,
-        json_pack("{s:s,s:s,s:{s:o,s:o},s:s,s:i,s:I}", "status", "ok", "version", RUNRA_VERSION,
-                  "backends", "ns", ns, "vm", vm, "cgroup", ns_cgroup_mode_name(), "landlock",
-                  ns_landlock_abi(), "sandboxes", (json_int_t)manager_count(a->m)));
+        json_pack("{s:s,s:s,s:{s:o,s:o},s:s,s:i,s:I,s:I,s:I}", "status", "ok", "version",
+                  RUNRA_VERSION, "backends", "ns", ns, "vm", vm, "cgroup", ns_cgroup_mode_name(),
+                  "landlock", ns_landlock_abi(), "sandboxes", (json_int_t)manager_count(a->m),
+                  "pool", (json_int_t)manager_pool_count(a->m), "destroying",
+                  (json_int_t)manager_destroying_count(a->m)));
 }
 
 enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq)

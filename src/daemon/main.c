@@ -29,6 +29,7 @@ static void usage(FILE *f)
           "  --init PATH          runra-init binary (default: found next to runrad)\n"
           "  --exec-timeout SEC   default exec timeout (default 600)\n"
           "  --max-output BYTES   default output kept per stream (default 1048576)\n"
+          "  --pool N             warm sandboxes kept ready for creates (default 2, 0 = none)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
           "  --list-routes        print the API routes and exit\n"
           "  --version            print the version and exit\n",
@@ -61,9 +62,9 @@ static int find_init(char *buf, size_t len)
 int main(int argc, char **argv)
 {
     const char *state_dir = "/var/lib/runra", *socket_opt = NULL, *init_opt = NULL;
-    uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT;
+    uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
-           OPT_ROUTES, OPT_VERSION, OPT_HELP };
+           OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL };
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, OPT_STATE},
         {"socket", required_argument, NULL, OPT_SOCKET},
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
         {"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
         {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"pool", required_argument, NULL, OPT_POOL},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -101,6 +103,12 @@ int main(int argc, char **argv)
                 max_output > RUNRA_OUTPUT_MAX) {
                 fprintf(stderr, "runrad: --max-output must be bytes in [1, %u]\n",
                         RUNRA_OUTPUT_MAX);
+                return 2;
+            }
+            break;
+        case OPT_POOL:
+            if (parse_u64(optarg, &pool) < 0 || pool > 64) {
+                fprintf(stderr, "runrad: --pool must be a number in [0, 64]\n");
                 return 2;
             }
             break;
@@ -205,7 +213,8 @@ int main(int argc, char **argv)
                                 .init_path = init_path,
                                 .exec_timeout_ms = exec_timeout_s * 1000,
                                 .max_output = max_output,
-                                .store = store};
+                                .store = store,
+                                .pool_size = (unsigned)pool};
     struct manager *m = NULL;
     if (manager_new(&mc, &m, &e) < 0) {
         fprintf(stderr, "runrad: %s\n", e->msg);

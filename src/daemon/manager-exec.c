@@ -179,7 +179,10 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
         }
         free(f); /* nothing else belongs to an exec call */
     }
-    if (r >= 0 && res->signal == SIGKILL && !res->timed_out) {
+    /* The OOM killer may have picked a child (a shell's command) rather than
+     * the main process, so any OOM kill in the sandbox during the exec
+     * counts; concurrent execs in one sandbox may both see it. */
+    if (r >= 0 && !res->timed_out) {
         struct box_stats after = {0};
         if (s->ops->stats(s->box, &after, NULL) >= 0 && after.oom_kills > before.oom_kills)
             res->oom_killed = true;

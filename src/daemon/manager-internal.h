@@ -25,11 +25,28 @@ struct sandbox {
     char *dir;
     int refs;
     bool destroying;
+    bool stored; /* has a row in the store */
     struct sandbox *next;
 };
 
+/* Box shapes the pool keeps warm: the default spec's, and the last shape a
+ * create had to build cold. */
+#define POOL_SHAPES 2
+
 struct manager {
     struct manager_config cfg;
+    /* The pool: prepared sandboxes nobody has used, never handed out twice. */
+    struct sandbox *pool;
+    size_t pool_count;
+    struct sandbox_spec *shapes[POOL_SHAPES];
+    pthread_t filler;
+    /* Sandboxes waiting for teardown by the janitor thread. */
+    struct sandbox *doomed;
+    size_t doomed_count;
+    pthread_t janitor;
+    bool janitor_idle;
+    bool filler_running;
+    bool janitor_stop; /* set once nothing more will be queued */
     char *sandboxes_dir;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* refs dropped, or reaper wake-up */

@@ -1,10 +1,13 @@
-/* Sandbox table and lifecycle. One mutex guards the table and reference
- * counts; no backend or guest I/O happens under it. A sandbox being destroyed
- * leaves the table first, so new requests get 404, then its guest stream is
- * shut (waking every in-flight call with EPIPE), then the backend tears the
- * box down once the last request let go. */
+/* Sandbox table and lifecycle. One mutex guards the table, the pool, the
+ * teardown queue and reference counts; no backend or guest I/O happens under
+ * it. A sandbox being destroyed leaves the table first (new requests get
+ * 404), its guest stream is shut (waking every in-flight call with EPIPE),
+ * and the janitor thread tears the box down once the last request let go, so
+ * a DELETE answers at once. Creates take a warm sandbox from the pool when one
+ * of the right shape is ready; the filler thread keeps it topped up. */
 #include "manager.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -52,6 +55,8 @@ void manager_release(struct manager *m, struct sandbox *s)
     pthread_mutex_unlock(&m->lock);
 }
 
+const struct manager_config *manager_config(struct manager *m) { return &m->cfg; }
+
 static void sandbox_free(struct sandbox *s)
 {
     if (!s)
@@ -66,14 +71,11 @@ static int info_from(const struct sandbox *s, const char *state, struct sandbox_
     struct sandbox_info *i = calloc(1, sizeof(*i));
     if (!i)
         return -ENOMEM;
-    _cleanup_free_ char *json = NULL;
-    _cleanup_err_ struct runra_err *e = NULL;
     i->id = strdup(s->id);
     i->state = strdup(state);
     i->created_ms = s->created_ms;
     i->expires_ms = s->expires_ms;
-    if (!i->id || !i->state || spec_to_json(s->spec, true, &json) < 0 ||
-        spec_parse_json(json, strlen(json), &i->spec, &e) < 0) {
+    if (!i->id || !i->state || spec_dup(s->spec, &i->spec) < 0) {
         sandbox_info_free(i);
         return -ENOMEM;
     }
@@ -98,13 +100,11 @@ void sandbox_info_list_free(struct sandbox_info **v, size_t n)
     free(v);
 }
 
-/* Tears a sandbox down. The caller has already unlinked it from the table. */
+/* Tears a sandbox down, synchronously. It is already out of the table. */
 static void teardown(struct manager *m, struct sandbox *s)
 {
-    if (s->guest) {
-        /* Wake every request still using the sandbox, then wait for them. */
-        guest_shutdown(s->guest);
-    }
+    if (s->guest)
+        guest_shutdown(s->guest); /* wakes every request still using it */
     pthread_mutex_lock(&m->lock);
     while (s->refs > 0)
         pthread_cond_wait(&m->cond, &m->lock);
@@ -117,9 +117,8 @@ static void teardown(struct manager *m, struct sandbox *s)
     s->guest = NULL;
     if (s->dir)
         rm_rf(s->dir);
-    _cleanup_err_ struct runra_err *e2 = NULL;
-    if (m->cfg.store)
-        store_sandbox_delete(m->cfg.store, s->id, &e2);
+    if (m->cfg.store && s->stored)
+        store_sandbox_delete(m->cfg.store, s->id, NULL);
     pthread_mutex_lock(&m->lock);
     m->slots[s->slot] = false;
     pthread_mutex_unlock(&m->lock);
@@ -135,7 +134,45 @@ static void unlink_locked(struct manager *m, struct sandbox *s)
             m->count--;
             break;
         }
+    s->next = NULL;
     s->destroying = true;
+}
+
+/* Hands a sandbox (out of the table) to the janitor. Its guest stream is
+ * shut at once so in-flight requests end now, not when the janitor runs. */
+static void doom_locked(struct manager *m, struct sandbox *s)
+{
+    if (s->guest)
+        guest_shutdown(s->guest);
+    s->next = m->doomed;
+    m->doomed = s;
+    m->doomed_count++;
+    pthread_cond_broadcast(&m->cond);
+}
+
+static void *janitor_main(void *arg)
+{
+    struct manager *m = arg;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        if (!m->doomed) {
+            m->janitor_idle = true;
+            pthread_cond_broadcast(&m->cond);
+            if (m->janitor_stop)
+                break;
+            pthread_cond_wait(&m->cond, &m->lock);
+            continue;
+        }
+        m->janitor_idle = false;
+        struct sandbox *s = m->doomed;
+        m->doomed = s->next;
+        m->doomed_count--;
+        pthread_mutex_unlock(&m->lock);
+        teardown(m, s);
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
 }
 
 static void *reaper_main(void *arg)
@@ -144,25 +181,19 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&m->lock);
     while (!m->stopping) {
         int64_t now = (int64_t)wall_ms();
-        struct sandbox *expired = NULL;
         int64_t next = now + 1000;
-        for (struct sandbox *s = m->list; s; s = s->next) {
-            if (s->expires_ms <= 0 || s->destroying)
+        for (struct sandbox *s = m->list, *n; s; s = n) {
+            n = s->next;
+            if (s->expires_ms <= 0)
                 continue;
             if (s->expires_ms <= now) {
-                expired = s;
-                break;
+                log_info("event=timeout sandbox=%s", s->id);
+                unlink_locked(m, s);
+                doom_locked(m, s);
+                continue;
             }
             if (s->expires_ms < next)
                 next = s->expires_ms;
-        }
-        if (expired) {
-            unlink_locked(m, expired);
-            pthread_mutex_unlock(&m->lock);
-            log_info("event=timeout sandbox=%s", expired->id);
-            teardown(m, expired);
-            pthread_mutex_lock(&m->lock);
-            continue;
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -181,98 +212,44 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
-/* Removes what a previous daemon left behind: state dirs and rows of
- * sandboxes that no longer have a daemon. Reattaching to survivors is the
- * lifecycle issue's work; until then they are cleaned up. */
+/* Removes what a previous daemon left behind: every sandbox dir (pooled
+ * ones were never stored) and every stored row, each through the backend's
+ * cleanup, which also kills processes still in its cgroups. Reattaching to
+ * survivors is the lifecycle issue's work; until then they are removed. */
 static void cleanup_leftovers(struct manager *m)
 {
     struct store_sandbox *v = NULL;
     size_t n = 0;
-    _cleanup_err_ struct runra_err *e = NULL;
-    if (m->cfg.store && store_sandbox_list(m->cfg.store, &v, &n, &e) >= 0) {
+    if (m->cfg.store && store_sandbox_list(m->cfg.store, &v, &n, NULL) >= 0) {
         for (size_t i = 0; i < n; i++) {
-            _cleanup_err_ struct runra_err *e2 = NULL;
             _cleanup_free_ char *dir = NULL;
             if (asprintf(&dir, "%s/%s", m->sandboxes_dir, v[i].id) >= 0 && ns_backend_ops.cleanup)
-                ns_backend_ops.cleanup(v[i].id, dir, &e2);
+                ns_backend_ops.cleanup(v[i].id, dir, NULL);
             store_sandbox_delete(m->cfg.store, v[i].id, NULL);
             log_info("event=leftover_removed sandbox=%s", v[i].id);
         }
         store_sandbox_list_free(v, n);
     }
+    DIR *d = opendir(m->sandboxes_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/%s", m->sandboxes_dir, de->d_name) >= 0 && ns_backend_ops.cleanup)
+            ns_backend_ops.cleanup(de->d_name, dir, NULL);
+        log_info("event=leftover_removed sandbox=%s", de->d_name);
+    }
+    if (d)
+        closedir(d);
     rm_rf(m->sandboxes_dir);
 }
 
-int manager_new(const struct manager_config *cfg, struct manager **ret, struct runra_err **err)
-{
-    struct manager *m = calloc(1, sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    m->cfg = *cfg;
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    if (asprintf(&m->sandboxes_dir, "%s/sandboxes", cfg->state_dir) < 0) {
-        free(m);
-        return -ENOMEM;
-    }
-    cleanup_leftovers(m);
-    if (mkdir(m->sandboxes_dir, 0700) < 0 && errno != EEXIST) {
-        int r = err_sys(err, errno, "create '%s'", m->sandboxes_dir);
-        free(m->sandboxes_dir);
-        free(m);
-        return r;
-    }
-    int r = pthread_create(&m->reaper, NULL, reaper_main, m);
-    if (r != 0) {
-        free(m->sandboxes_dir);
-        free(m);
-        return err_sys(err, r, "start reaper");
-    }
-    *ret = m;
-    return 0;
-}
-
-void manager_free(struct manager *m)
-{
-    if (!m)
-        return;
-    pthread_mutex_lock(&m->lock);
-    m->stopping = true;
-    pthread_cond_broadcast(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(m->reaper, NULL);
-    for (;;) {
-        pthread_mutex_lock(&m->lock);
-        struct sandbox *s = m->list;
-        if (s)
-            unlink_locked(m, s);
-        pthread_mutex_unlock(&m->lock);
-        if (!s)
-            break;
-        teardown(m, s);
-    }
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->cond);
-    free(m->sandboxes_dir);
-    free(m);
-}
-
-size_t manager_count(struct manager *m)
-{
-    pthread_mutex_lock(&m->lock);
-    size_t n = m->count;
-    pthread_mutex_unlock(&m->lock);
-    return n;
-}
-
-int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
+/* Builds a running box for spec (copied) under a fresh id, uid range and
+ * dir. It is in no table yet. */
+static int prepare(struct manager *m, const struct sandbox_spec *spec, struct sandbox **ret,
                    struct runra_err **err)
 {
-    _cleanup_(spec_freep) struct sandbox_spec *sp = spec;
     struct sandbox *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
@@ -282,11 +259,6 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
         return err_sys(err, r, "generate id");
     }
     pthread_mutex_lock(&m->lock);
-    if (m->stopping) {
-        pthread_mutex_unlock(&m->lock);
-        free(s);
-        return err_set(err, EAGAIN, "daemon is shutting down");
-    }
     uint32_t slot = UID_SLOTS;
     for (uint32_t i = 0; i < UID_SLOTS; i++)
         if (!m->slots[i]) {
@@ -301,11 +273,11 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     m->slots[slot] = true;
     pthread_mutex_unlock(&m->lock);
     s->slot = slot;
-    s->spec = TAKE_PTR(sp);
     s->ops = &ns_backend_ops;
-    s->created_ms = (int64_t)wall_ms();
-    s->expires_ms = s->spec->timeout_ms ? s->created_ms + (int64_t)s->spec->timeout_ms : 0;
     int fd = -1;
+    r = spec_dup(spec, &s->spec);
+    if (r < 0)
+        goto fail;
     if (asprintf(&s->dir, "%s/%s", m->sandboxes_dir, s->id) < 0) {
         r = -ENOMEM;
         goto fail;
@@ -329,17 +301,264 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
         close(fd);
         goto fail;
     }
+    *ret = s;
+    return 0;
+fail:
+    teardown(m, s);
+    return r;
+}
+
+/* Takes a pooled sandbox whose box fits spec, or NULL. */
+static struct sandbox *pool_take(struct manager *m, const struct sandbox_spec *spec)
+{
+    pthread_mutex_lock(&m->lock);
+    struct sandbox *found = NULL;
+    for (struct sandbox **p = &m->pool; *p; p = &(*p)->next)
+        if (spec_same_box((*p)->spec, spec)) {
+            found = *p;
+            *p = found->next;
+            found->next = NULL;
+            m->pool_count--;
+            break;
+        }
+    if (!found && m->cfg.pool_size > 0) {
+        /* Remember this shape so the next create like it is warm. */
+        struct sandbox_spec *copy = NULL;
+        if (spec_dup(spec, &copy) >= 0) {
+            spec_free(m->shapes[POOL_SHAPES - 1]);
+            m->shapes[POOL_SHAPES - 1] = copy;
+        }
+    }
+    pthread_cond_broadcast(&m->cond); /* the filler may refill */
+    pthread_mutex_unlock(&m->lock);
+    return found;
+}
+
+static size_t pool_count_shape_locked(struct manager *m, const struct sandbox_spec *shape)
+{
+    size_t n = 0;
+    for (struct sandbox *s = m->pool; s; s = s->next)
+        if (spec_same_box(s->spec, shape))
+            n++;
+    return n;
+}
+
+/* The shape below its target, or NULL: the default shape wants pool_size
+ * sandboxes, the last cold shape one. */
+static struct sandbox_spec *pool_wanted_locked(struct manager *m)
+{
+    for (size_t i = 0; i < POOL_SHAPES; i++) {
+        struct sandbox_spec *shape = m->shapes[i];
+        if (!shape)
+            continue;
+        size_t target = i == 0 ? m->cfg.pool_size : 1;
+        if (i > 0 && spec_same_box(shape, m->shapes[0]))
+            continue;
+        if (pool_count_shape_locked(m, shape) < target)
+            return shape;
+    }
+    return NULL;
+}
+
+static void *filler_main(void *arg)
+{
+    struct manager *m = arg;
+    unsigned failures = 0;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stopping) {
+        struct sandbox_spec *want = pool_wanted_locked(m);
+        if (!want) {
+            pthread_cond_wait(&m->cond, &m->lock);
+            continue;
+        }
+        struct sandbox_spec *shape = NULL;
+        int r = spec_dup(want, &shape);
+        pthread_mutex_unlock(&m->lock);
+        struct sandbox *s = NULL;
+        _cleanup_err_ struct runra_err *e = NULL;
+        if (r >= 0)
+            r = prepare(m, shape, &s, &e);
+        spec_free(shape);
+        pthread_mutex_lock(&m->lock);
+        if (r < 0) {
+            /* Back off so a broken host does not spin; creates still work
+             * (and report the real error) without the pool. */
+            if (failures++ == 0)
+                log_warn("event=pool_fill_failed err=\"%s\"", e && e->msg ? e->msg : "?");
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += failures < 5 ? 1 : 10;
+            pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+            continue;
+        }
+        failures = 0;
+        if (m->stopping) {
+            doom_locked(m, s);
+            break;
+        }
+        s->next = m->pool;
+        m->pool = s;
+        m->pool_count++;
+    }
+    m->filler_running = false;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int manager_new(const struct manager_config *cfg, struct manager **ret, struct runra_err **err)
+{
+    struct manager *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->cfg = *cfg;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int r = -ENOMEM;
+    if (asprintf(&m->sandboxes_dir, "%s/sandboxes", cfg->state_dir) < 0)
+        goto fail;
+    cleanup_leftovers(m);
+    if (mkdir(m->sandboxes_dir, 0711) < 0 && errno != EEXIST) {
+        r = err_sys(err, errno, "create '%s'", m->sandboxes_dir);
+        goto fail;
+    }
+    if ((r = spec_new_default(&m->shapes[0])) < 0)
+        goto fail;
+    m->filler_running = true;
+    m->janitor_idle = true;
+    if ((r = -pthread_create(&m->janitor, NULL, janitor_main, m)) < 0) {
+        m->filler_running = false;
+        goto fail;
+    }
+    if ((r = -pthread_create(&m->filler, NULL, filler_main, m)) < 0) {
+        m->filler_running = false;
+        goto stop_janitor;
+    }
+    if ((r = -pthread_create(&m->reaper, NULL, reaper_main, m)) < 0) {
+        pthread_mutex_lock(&m->lock);
+        m->stopping = true;
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->filler, NULL);
+        goto stop_janitor;
+    }
+    *ret = m;
+    return 0;
+stop_janitor:
+    pthread_mutex_lock(&m->lock);
+    m->stopping = true;
+    m->janitor_stop = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->janitor, NULL);
+fail:
+    spec_free(m->shapes[0]);
+    free(m->sandboxes_dir);
+    free(m);
+    return r == -ENOMEM ? r : err_sys(err, r, "start manager");
+}
+
+void manager_free(struct manager *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stopping = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->reaper, NULL);
+    pthread_join(m->filler, NULL);
+    /* Everything left, running or pooled, goes to the janitor, which exits
+     * once the queue is empty. */
+    pthread_mutex_lock(&m->lock);
+    while (m->list) {
+        struct sandbox *s = m->list;
+        unlink_locked(m, s);
+        doom_locked(m, s);
+    }
+    while (m->pool) {
+        struct sandbox *s = m->pool;
+        m->pool = s->next;
+        m->pool_count--;
+        doom_locked(m, s);
+    }
+    m->janitor_stop = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->janitor, NULL);
+    for (size_t i = 0; i < POOL_SHAPES; i++)
+        spec_free(m->shapes[i]);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m->sandboxes_dir);
+    free(m);
+}
+
+size_t manager_count(struct manager *m)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->count;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+size_t manager_destroying_count(struct manager *m)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->doomed_count + (m->janitor_idle ? 0 : 1);
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+size_t manager_pool_count(struct manager *m)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->pool_count;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
+                   struct runra_err **err)
+{
+    _cleanup_(spec_freep) struct sandbox_spec *sp = spec;
+    pthread_mutex_lock(&m->lock);
+    bool stopping = m->stopping;
+    pthread_mutex_unlock(&m->lock);
+    if (stopping)
+        return err_set(err, EAGAIN, "daemon is shutting down");
+    struct sandbox *s = NULL;
+    int r;
+    /* A pooled box whose runra-init died meanwhile is discarded, not used. */
+    while ((s = pool_take(m, sp)) && !guest_alive(s->guest)) {
+        pthread_mutex_lock(&m->lock);
+        doom_locked(m, s);
+        pthread_mutex_unlock(&m->lock);
+    }
+    if (!s && (r = prepare(m, sp, &s, err)) < 0)
+        return err_prefix(err, "create sandbox");
+    /* The box fits; the caller's spec (env, metadata, timeout) is the one
+     * the sandbox keeps. */
+    spec_free(s->spec);
+    s->spec = TAKE_PTR(sp);
+    s->created_ms = (int64_t)wall_ms();
+    s->expires_ms = s->spec->timeout_ms ? s->created_ms + (int64_t)s->spec->timeout_ms : 0;
     if (m->cfg.store) {
         struct store_sandbox row = {.id = s->id,
                                     .spec = s->spec,
                                     .state = "running",
                                     .created_ms = s->created_ms,
                                     .expires_ms = s->expires_ms,
-                                    .uid_base = slot_uid_base(slot),
+                                    .uid_base = slot_uid_base(s->slot),
                                     .init_pid = s->ops->init_pid(s->box)};
         r = store_sandbox_insert(m->cfg.store, &row, err);
         if (r < 0)
             goto fail;
+        s->stored = true;
     }
     r = info_from(s, "running", ret);
     if (r < 0)
@@ -354,7 +573,9 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     return 0;
 fail:
     err_prefix(err, "create sandbox");
-    teardown(m, s);
+    pthread_mutex_lock(&m->lock);
+    doom_locked(m, s);
+    pthread_mutex_unlock(&m->lock);
     return r;
 }
 
@@ -409,9 +630,7 @@ int manager_destroy(struct manager *m, const char *id, struct runra_err **err)
         return err_set(err, ENOENT, "sandbox '%.64s' not found", id);
     }
     unlink_locked(m, s);
+    doom_locked(m, s);
     pthread_mutex_unlock(&m->lock);
-    teardown(m, s);
     return 0;
 }
-
-const struct manager_config *manager_config(struct manager *m) { return &m->cfg; }

@@ -21,6 +21,7 @@ struct manager_config {
     uint64_t exec_timeout_ms;       /* default exec timeout when a request names none */
     uint64_t max_output;            /* default bytes kept per stream */
     struct store *store;
+    unsigned pool_size;             /* warm sandboxes kept ready for creates; 0: none */
 };
 
 struct sandbox_info {
@@ -106,3 +107,6 @@ int manager_file_move(struct manager *m, const char *id, const char *from, const
 
 /* Facts for /v1/health. */
 size_t manager_count(struct manager *m);
+size_t manager_pool_count(struct manager *m);
+/* Sandboxes deleted whose teardown has not finished yet. */
+size_t manager_destroying_count(struct manager *m);

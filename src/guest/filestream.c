@@ -179,6 +179,10 @@ int file_write_data(struct guest *g, uint32_t id, struct file_write *w, const vo
     int r = 0;
     if (len == 0) {
         int fd = TAKE_FD(w->fd);
+        /* The result is the file's size after the write, which for an
+         * append is more than this call's bytes. */
+        struct stat st;
+        uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : w->written;
         /* close reports late write-back errors on some file systems. */
         if (close(fd) < 0 && errno != EINTR) {
             r = err_sys(&err, errno, "write '%s'", w->path);
@@ -186,7 +190,7 @@ int file_write_data(struct guest *g, uint32_t id, struct file_write *w, const vo
             return 1;
         }
         char *json = NULL;
-        msg_size_encode(w->written, &json);
+        msg_size_encode(size, &json);
         guest_send_json(g, FRAME_RESULT, id, json);
         return 1;
     }

@@ -37,6 +37,9 @@ static int parse_args(int argc, char **argv, struct opts *o, struct runra_err **
         int r = ns_config_from_argv(argc, argv, &o->nsc, err);
         if (r < 0)
             return r;
+        /* The parsed copy is all we need: blank the host paths out of
+         * /proc/1/cmdline, which the workload can read. */
+        ns_config_scrub_argv(argc, argv);
         o->listen_fd = o->nsc.listen_fd;
         o->workdir = o->nsc.workdir;
     } else {

@@ -63,6 +63,16 @@ int msg_check_path(const char *p, struct runra_err **err)
     return 0;
 }
 
+int msg_check_env_key(const char *key, struct runra_err **err)
+{
+    if (strchr(key, '='))
+        return err_set(err, EINVAL, "env name '%.64s' must not contain '='", key);
+    _cleanup_free_ char *pair = NULL;
+    if (asprintf(&pair, "%s=", key) < 0)
+        return -ENOMEM;
+    return msg_check_env(pair, err);
+}
+
 int msg_check_env(const char *kv, struct runra_err **err)
 {
     const char *eq = strchr(kv, '=');

@@ -114,6 +114,8 @@ int file_type_from_name(const char *s, enum file_type *ret);
 int msg_check_path(const char *p, struct runra_err **err);
 /* Checks an env entry "KEY=VALUE": key non-empty, [A-Za-z_][A-Za-z0-9_]*, bounded. */
 int msg_check_env(const char *kv, struct runra_err **err);
+/* Checks an env name alone (no '='), as an object key in the API spells it. */
+int msg_check_env_key(const char *key, struct runra_err **err);
 /* Frees a NULL-terminated string vector. */
 void strv_free(char **v);
 size_t strv_len(char *const *v);

@@ -89,17 +89,9 @@ static int kv_from_json(json_t *o, const char *what, size_t max, size_t kmax, si
             return err_set(err, EINVAL, "%s: key or value of '%.64s' is empty, too long or holds NUL",
                            what, k);
         }
-        if (env) {
-            _cleanup_free_ char *pair = NULL;
-            if (asprintf(&pair, "%s=%s", k, json_string_value(v)) < 0) {
-                kv_list_done(&l);
-                return -ENOMEM;
-            }
-            int r = msg_check_env(pair, err);
-            if (r < 0) {
-                kv_list_done(&l);
-                return err_prefix(err, "%s", what);
-            }
+        if (env && msg_check_env_key(k, err) < 0) {
+            kv_list_done(&l);
+            return err_prefix(err, "%s", what);
         }
         l.items[l.n].key = strdup(k);
         l.items[l.n].value = strdup(json_string_value(v));
@@ -260,4 +252,22 @@ int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
         return -ENOMEM;
     *ret = out;
     return 0;
+}
+
+int spec_dup(const struct sandbox_spec *s, struct sandbox_spec **ret)
+{
+    _cleanup_free_ char *json = NULL;
+    int r = spec_to_json(s, true, &json);
+    if (r < 0)
+        return r;
+    _cleanup_err_ struct runra_err *e = NULL;
+    return spec_parse_json(json, strlen(json), ret, &e);
+}
+
+bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b)
+{
+    return !strcmp(a->image, b->image) && !strcmp(a->backend, b->backend) &&
+           !strcmp(a->workdir, b->workdir) && a->resources.cpu == b->resources.cpu &&
+           a->resources.memory_mb == b->resources.memory_mb &&
+           a->resources.pids == b->resources.pids && a->resources.disk_mb == b->resources.disk_mb;
 }

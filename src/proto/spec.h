@@ -43,6 +43,10 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
 int spec_new_default(struct sandbox_spec **ret);
 /* Serializes a spec as the create body would spell it (for the store). */
 int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret);
+int spec_dup(const struct sandbox_spec *s, struct sandbox_spec **ret);
+/* True when two specs need the same box: image, backend, resources, workdir.
+ * (env, metadata and timeout are applied by the manager, not the box.) */
+bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b);
 void spec_free(struct sandbox_spec *s);
 DEFINE_CLEANUP(struct sandbox_spec, spec_free)
 

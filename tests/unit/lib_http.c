@@ -38,12 +38,15 @@ static int feed(struct http_parser *p, const char *resp, size_t len, size_t step
 static void framing(void)
 {
     static const char *const ok_cases[][2] = {
-        { "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: application/json\r\n\r\nhello",
+        { "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+          "Content-Type: application/json\r\n\r\nhello",
           "hello" },
         { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n"
           "0\r\nX-Trailer: 1\r\n\r\n",
           "hello world" },
-        { "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", "{}" },
+        { "HTTP/1.1 100 Continue\r\n\r\n"
+          "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
+          "{}" },
         { "HTTP/1.1 204 No Content\r\n\r\n", "" },
         { "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc", "abc" },
         { "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", "" },

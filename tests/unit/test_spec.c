@@ -71,6 +71,7 @@ static void rejects(void)
     CHECK(parse("{\"metadata\":{\"a\":1}}", NULL) == -EINVAL);
     CHECK(parse("{\"env\":{\"1BAD\":\"x\"}}", NULL) == -EINVAL);
     CHECK(parse("{\"env\":{\"A-B\":\"x\"}}", NULL) == -EINVAL);
+    CHECK(parse("{\"env\":{\"A=B\":\"x\"}}", NULL) == -EINVAL);
     CHECK(parse("{\"workdir\":\"relative\"}", NULL) == -EINVAL);
     CHECK(parse("{\"workdir\":\"/proc/self\"}", NULL) == -EINVAL);
     CHECK(parse("{\"workdir\":\"/a/../..\"}", NULL) == -EINVAL);

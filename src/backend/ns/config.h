@@ -6,16 +6,32 @@
 #include "base/err.h"
 
 struct ns_config {
-    char *root;      /* host path of the sandbox's writable root fs (already mounted) */
-    char *hostname;  /* the sandbox id */
-    char *image;     /* "host": the host's /usr, /etc, ... read-only */
-    char *workdir;   /* initial cwd inside, e.g. /workspace */
-    char **hide;     /* host paths that must not be visible inside; NULL-terminated */
-    int listen_fd;   /* listening unix socket the daemon connects to */
+    char *root;     /* host path of the sandbox's writable root fs (already mounted) */
+    char *hostname; /* the sandbox id */
+    char *image;    /* "host": the host's /usr, /etc, ... read-only */
+    char *workdir;  /* initial cwd inside, e.g. /workspace */
+    char **hide;    /* host paths that must not be visible inside; NULL-terminated */
+    int listen_fd;  /* listening unix socket the daemon connects to */
+    /* An O_PATH fd of root opened in the sandbox's mount namespace, or -1 to
+     * open root by path. The daemon passes one because root lies in its 0700
+     * state dir, which the sandbox's root (another host uid) cannot search. */
+    int root_fd;
 };
 
-/* argv for execve: { "runra-init", "--ns", "--root", ..., NULL }. */
+/* Bounds the parser enforces. */
+#define NS_CONFIG_HIDE_MAX 64
+#define NS_CONFIG_HOSTNAME_MAX 64
+#define NS_CONFIG_FD_MAX 1023
+
+/* argv for execve: { "runra-init", "--ns", "--root", ..., NULL }. Free with
+ * strv_free(). -EINVAL when a required field is missing, -ENOMEM. */
 int ns_config_to_argv(const struct ns_config *c, char ***ret_argv);
-/* Parses what ns_config_to_argv wrote (argv[0] included). */
+/* Parses what ns_config_to_argv wrote (argv[0] included). Strict: unknown,
+ * repeated or missing options and out-of-range values fail with EINVAL. */
 int ns_config_from_argv(int argc, char **argv, struct ns_config *ret, struct runra_err **err);
 void ns_config_done(struct ns_config *c);
+/* Blanks argv[1..] in place. runra-init calls it right after parsing: its
+ * /proc/1/cmdline is readable inside the sandbox and would otherwise show
+ * host paths (the daemon's state dir, the hidden paths, the disk's mount
+ * point). The parsed config holds its own copies. */
+void ns_config_scrub_argv(int argc, char **argv);

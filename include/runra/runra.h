@@ -1,0 +1,252 @@
+/* librunra: the C client for runrad's HTTP/JSON API, over a unix socket or
+ * plain TCP. Every call returns 0 (or a count) on success and -errno on
+ * failure, and fills *err with the HTTP status, the API's error code and a
+ * message. Everything the library returns is freed by its runra_*_free. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RUNRA_DEFAULT_SOCKET "/var/lib/runra/runra.sock"
+
+/* One connection to runrad, kept alive across calls. Not thread-safe: use one
+ * client per thread. */
+typedef struct runra_client runra_client;
+
+/* What went wrong. errnum is the library's vocabulary (ENOENT: no such
+ * sandbox or file, EINVAL: rejected input, ECONNREFUSED: nothing listening,
+ * ECANCELED: the cancel callback asked to stop, ...). */
+struct runra_error {
+    int errnum;      /* positive errno */
+    int http_status; /* 0 when no HTTP answer arrived */
+    char *code;      /* the API's error code ("not_found"), or NULL */
+    char *message;   /* one line for a human; never NULL */
+};
+void runra_error_free(struct runra_error *e);
+
+/* A key and a value. In arguments the caller owns the strings; in results
+ * the result owns them. */
+struct runra_kv {
+    const char *key;
+    const char *value;
+};
+
+/* The library's version, "0.1.0". */
+const char *runra_version(void);
+
+/* ---- client ------------------------------------------------------------ */
+
+/* endpoint: a unix socket path ("/var/lib/runra/runra.sock", or "unix:PATH"),
+ * or "http://host:port". NULL means $RUNRA_SOCKET, else RUNRA_DEFAULT_SOCKET.
+ * Does not connect; the first call (or runra_client_connect) does. */
+int runra_client_new(const char *endpoint, runra_client **ret, struct runra_error **err);
+void runra_client_free(runra_client *c);
+/* Connects now if not connected: lets a caller tell "nobody is listening"
+ * (ECONNREFUSED or ENOENT, http_status 0) from an API error. */
+int runra_client_connect(runra_client *c, struct runra_error **err);
+/* Sent as "Authorization: Bearer KEY" on every request; NULL clears it. */
+int runra_client_set_api_key(runra_client *c, const char *key, struct runra_error **err);
+/* Bounds each whole request (0, the default: no bound; exec and file
+ * transfers can legitimately take long). */
+void runra_client_set_timeout_ms(runra_client *c, uint64_t timeout_ms);
+/* Polled (at least every 250 ms, and whenever a signal interrupts a wait)
+ * during a request; returning non-zero abandons it with -ECANCELED. */
+void runra_client_set_cancel(runra_client *c, int (*cancel)(void *userdata), void *userdata);
+/* The endpoint as resolved (the socket path or the URL). */
+const char *runra_client_endpoint(const runra_client *c);
+
+/* ---- health ------------------------------------------------------------ */
+
+struct runra_backend_status {
+    char *name;
+    bool available;
+};
+
+struct runra_health {
+    char *status;  /* "ok" */
+    char *version; /* runrad's version */
+    char *cgroup;  /* "v1", "v2" or "hybrid", or NULL */
+    int landlock;  /* the landlock ABI version, 0 when absent */
+    struct runra_backend_status *backends;
+    size_t n_backends;
+    char *json; /* the response as runrad sent it */
+};
+int runra_health(runra_client *c, struct runra_health **ret, struct runra_error **err);
+void runra_health_free(struct runra_health *h);
+
+/* ---- sandboxes --------------------------------------------------------- */
+
+struct runra_resources {
+    double cpu;         /* cores, fractional allowed; 0: the daemon default */
+    uint64_t memory_mb; /* 0: the daemon default */
+    uint64_t pids;      /* 0: the daemon default */
+    uint64_t disk_mb;   /* 0: the daemon default */
+};
+
+/* What to create. Zero-initialize, then set what matters: every NULL or 0
+ * field is left to the daemon. */
+struct runra_sandbox_spec {
+    const char *image;   /* "host" by default */
+    const char *backend; /* "ns" by default */
+    const char *workdir; /* absolute path inside; /workspace by default */
+    struct runra_resources resources;
+    uint64_t timeout_ms; /* lifetime; 0: none */
+    const struct runra_kv *metadata;
+    size_t n_metadata;
+    const struct runra_kv *env;
+    size_t n_env;
+};
+
+struct runra_sandbox {
+    char *id;
+    char *state; /* "running", ... */
+    char *image;
+    char *backend;
+    char *workdir;
+    struct runra_resources resources;
+    uint64_t timeout_ms;
+    struct runra_kv *metadata;
+    size_t n_metadata;
+    char *created_at; /* RFC 3339 */
+    char *expires_at; /* RFC 3339, or NULL when it never expires */
+    char *json;       /* this sandbox as runrad sent it */
+};
+
+struct runra_sandbox_list {
+    struct runra_sandbox *items;
+    size_t n;
+    char *json; /* the whole response as runrad sent it */
+};
+
+int runra_sandbox_create(runra_client *c, const struct runra_sandbox_spec *spec,
+                         struct runra_sandbox **ret, struct runra_error **err);
+int runra_sandbox_get(runra_client *c, const char *id, struct runra_sandbox **ret,
+                      struct runra_error **err);
+/* Sandboxes whose metadata holds every pair in filter (n_filter may be 0). */
+int runra_sandbox_list(runra_client *c, const struct runra_kv *filter, size_t n_filter,
+                       struct runra_sandbox_list **ret, struct runra_error **err);
+int runra_sandbox_destroy(runra_client *c, const char *id, struct runra_error **err);
+void runra_sandbox_free(struct runra_sandbox *s);
+void runra_sandbox_list_free(struct runra_sandbox_list *l);
+
+/* ---- exec -------------------------------------------------------------- */
+
+/* Set command (run by /bin/sh -c) or argv, not both. */
+struct runra_exec_opts {
+    const char *command;
+    const char *const *argv; /* NULL-terminated */
+    const struct runra_kv *env;
+    size_t n_env;
+    const char *cwd;
+    /* The command's stdin; NULL means none (/dev/null). The API carries it
+     * as a JSON string, so it must be valid UTF-8 (else EINVAL). */
+    const void *stdin_data;
+    size_t stdin_len;
+    uint64_t timeout_ms;       /* 0: the daemon default */
+    uint64_t max_output_bytes; /* kept per stream; 0: the daemon default */
+};
+
+struct runra_exec_result {
+    int exit_code; /* the exit status, or 128 + signal when killed */
+    int signal;    /* the terminating signal, or 0 */
+    /* The raw bytes (the library asks for base64 and decodes), each also
+     * NUL-terminated for convenience. */
+    char *stdout_data;
+    size_t stdout_len;
+    char *stderr_data;
+    size_t stderr_len;
+    uint64_t duration_ms;
+    bool timed_out;
+    bool oom_killed;
+    bool truncated; /* some output went past max_output_bytes and was dropped */
+    char *json;     /* the response as runrad sent it (stdout/stderr in base64) */
+};
+
+int runra_sandbox_exec(runra_client *c, const char *id, const struct runra_exec_opts *opts,
+                       struct runra_exec_result **ret, struct runra_error **err);
+void runra_exec_result_free(struct runra_exec_result *r);
+
+/* ---- files ------------------------------------------------------------- */
+
+enum runra_file_type {
+    RUNRA_FILE_REGULAR,
+    RUNRA_FILE_DIR,
+    RUNRA_FILE_SYMLINK,
+    RUNRA_FILE_OTHER,
+};
+
+struct runra_file_info {
+    char *name; /* the last component */
+    char *path; /* absolute, inside the sandbox */
+    enum runra_file_type type;
+    uint64_t size;
+    uint32_t mode; /* permission bits (07777) */
+    int64_t mtime_ms;
+    uint32_t uid;
+    uint32_t gid;
+    char *target; /* a symlink's target, or NULL */
+    char *json;   /* as runrad sent it; NULL for the entries of a list */
+};
+
+struct runra_file_list {
+    char *path;
+    struct runra_file_info *entries;
+    size_t n;
+    bool truncated; /* the directory held more than the daemon lists */
+    char *json;
+};
+
+struct runra_write_opts {
+    uint32_t mode; /* permission bits for a new file; 0: the daemon default */
+    bool append;
+};
+
+/* Reads a whole file into memory (NUL-terminated too; free it with
+ * runra_free). Fails with E2BIG when it is larger than max_bytes (0: no
+ * bound but memory). */
+int runra_file_read(runra_client *c, const char *id, const char *path, size_t max_bytes,
+                    void **ret_data, size_t *ret_len, struct runra_error **err);
+/* Streams a file into fd without holding it in memory. On a failure halfway
+ * fd may hold a prefix; callers that care write to a temporary file. */
+int runra_file_read_fd(runra_client *c, const char *id, const char *path, int fd,
+                       uint64_t *ret_bytes, struct runra_error **err);
+/* Writes a file (parents are created); opts may be NULL. ret_size (may be
+ * NULL) receives the file's size as the daemon reports it. */
+int runra_file_write(runra_client *c, const char *id, const char *path, const void *data,
+                     size_t len, const struct runra_write_opts *opts, uint64_t *ret_size,
+                     struct runra_error **err);
+/* Streams fd to a file without holding it in memory: a regular file is sent
+ * from its current offset to its end with a Content-Length; anything else (a
+ * pipe) is sent chunked until EOF. */
+int runra_file_write_fd(runra_client *c, const char *id, const char *path, int fd,
+                        const struct runra_write_opts *opts, uint64_t *ret_size,
+                        struct runra_error **err);
+int runra_file_list(runra_client *c, const char *id, const char *path,
+                    struct runra_file_list **ret, struct runra_error **err);
+int runra_file_stat(runra_client *c, const char *id, const char *path,
+                    struct runra_file_info **ret, struct runra_error **err);
+/* mode 0: the daemon default. ret may be NULL. */
+int runra_file_mkdir(runra_client *c, const char *id, const char *path, bool parents,
+                     uint32_t mode, struct runra_file_info **ret, struct runra_error **err);
+/* ret may be NULL. */
+int runra_file_move(runra_client *c, const char *id, const char *from, const char *to,
+                    bool overwrite, struct runra_file_info **ret, struct runra_error **err);
+int runra_file_remove(runra_client *c, const char *id, const char *path, bool recursive,
+                      struct runra_error **err);
+void runra_file_info_free(struct runra_file_info *fi);
+void runra_file_list_free(struct runra_file_list *l);
+
+/* Frees a buffer the library handed over (runra_file_read's data). */
+void runra_free(void *p);
+
+/* "file", "dir", "symlink" or "other". */
+const char *runra_file_type_name(enum runra_file_type t);
+
+#ifdef __cplusplus
+}
+#endif

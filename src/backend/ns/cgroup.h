@@ -1,0 +1,29 @@
+/* A sandbox's cgroups on the host: where they live (v1, v2 or hybrid),
+ * their limits, stats, and teardown that kills whatever is still inside.
+ * Runs in the daemon, as real root, on paths built only from a checked id. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "backend/ns/cgroup_fmt.h"
+#include "base/err.h"
+#include "proto/spec.h"
+
+struct ns_cgroup;
+
+/* Looks at /sys/fs/cgroup once; NS_CG_NONE (with the reason) when neither a
+ * v2 hierarchy with memory, cpu and pids nor those v1 controllers exist. */
+int ns_cgroup_detect(enum ns_cgroup_mode *ret, struct runra_err **err);
+
+/* Creates runra/<id> in every hierarchy the mode uses and writes the
+ * limits. On failure nothing is left. */
+int ns_cgroup_create(enum ns_cgroup_mode mode, const char *id, const struct sandbox_resources *res,
+                     struct ns_cgroup **ret, struct runra_err **err);
+/* Moves pid into every one of the sandbox's cgroups. */
+int ns_cgroup_attach(const struct ns_cgroup *cg, pid_t pid, struct runra_err **err);
+int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct runra_err **err);
+/* Kills every process left inside, removes the cgroups and frees cg. */
+int ns_cgroup_destroy(struct ns_cgroup *cg, struct runra_err **err);
+/* The same for a sandbox known only by id (a previous daemon's). */
+int ns_cgroup_cleanup(enum ns_cgroup_mode mode, const char *id, struct runra_err **err);

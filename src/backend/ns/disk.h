@@ -1,0 +1,36 @@
+/* A sandbox's writable disk on the host: a sparse ext4 image of diskMb on a
+ * loop device, or, where loop devices or mkfs.ext4 are missing, a tmpfs of
+ * the same size. Mounted at <dir>/root in the daemon's mount namespace until
+ * the sandbox holds its own copy. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+enum ns_disk_kind { NS_DISK_EXT4, NS_DISK_TMPFS };
+
+struct ns_disk;
+
+/* Finds mkfs.ext4 (ret_mkfs gets its path, or "" when missing) and checks
+ * that /dev/loop-control can be opened. Used once by the daemon's init. */
+void ns_disk_probe(char *ret_mkfs, size_t n, bool *ret_loop_ok);
+
+/* Creates and mounts the disk; its root directory is owned by owner:owner
+ * (the sandbox's root on the host). mkfs is the mkfs.ext4 path for EXT4. */
+int ns_disk_create(const char *dir, uint64_t mb, uint32_t owner, enum ns_disk_kind kind,
+                   const char *mkfs, struct ns_disk **ret, struct runra_err **err);
+/* The mount point (<dir>/root). */
+const char *ns_disk_root(const struct ns_disk *d);
+/* Lazily unmounts the daemon's copy; the sandbox's mount namespace keeps
+ * its own, which is the last user of the loop device. */
+int ns_disk_detach(struct ns_disk *d, struct runra_err **err);
+/* Detaches if needed, waits (briefly) for the loop device to be released,
+ * removes the image and the mount point, and frees d. */
+int ns_disk_destroy(struct ns_disk *d, struct runra_err **err);
+/* For a previous daemon's sandbox: unmounts <dir>/root if mounted here and
+ * removes the image. Loop devices free themselves (autoclear) once the
+ * sandbox's processes, the last users, are gone. */
+int ns_disk_cleanup(const char *dir, struct runra_err **err);

@@ -1,0 +1,17 @@
+/* The daemon's end of runra-init's socket: the listening socket runra-init
+ * inherits, and the first connection with its HELLO (or ERROR) frame. */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* Binds a SOCK_STREAM unix socket at path (mode 0600) and listens. */
+int ns_sock_listen(const char *path, int *ret_fd, struct runra_err **err)
+    __attribute__((nonnull(1, 2)));
+/* Connects to path and reads the first frame before timeout_ms, watching
+ * pidfd so a dead runra-init fails at once. HELLO: *ret_fd is the connected
+ * stream, positioned just after it. ERROR: fails with the guest's errno and
+ * message. EOF, timeout or anything else: fails. */
+int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
+                  struct runra_err **err);

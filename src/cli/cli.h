@@ -1,0 +1,68 @@
+/* What the CLI's command files share: the invocation's context (global
+ * flags and the lazily connected client), the command table's shape, and
+ * the helpers that print errors and JSON the same way everywhere. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "args.h"
+#include "base/macro.h"
+#include "runra/runra.h"
+
+/* Exit codes: exec and run exit with the command's own code instead. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+struct cli {
+    const char *argv0;
+    const char *socket;   /* --socket, else $RUNRA_SOCKET, else the default */
+    bool json;            /* --json */
+    runra_client *client; /* connected by cli_client() on first use */
+};
+
+struct cli_command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+    const char *summary;
+    const char *usage;
+};
+
+/* Commands (argv[0] is the command's name). */
+int cmd_create(struct cli *cli, int argc, char **argv);
+int cmd_ls(struct cli *cli, int argc, char **argv);
+int cmd_inspect(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_exec(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_cp(struct cli *cli, int argc, char **argv);
+int cmd_files(struct cli *cli, int argc, char **argv);
+int cmd_health(struct cli *cli, int argc, char **argv);
+int cmd_version(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);
+
+extern const char cli_usage_create[], cli_usage_ls[], cli_usage_inspect[], cli_usage_rm[],
+    cli_usage_exec[], cli_usage_run[], cli_usage_cp[], cli_usage_files[], cli_usage_health[],
+    cli_usage_version[], cli_usage_help[];
+
+/* The command table (main.c) and the top-level usage. */
+extern const struct cli_command cli_commands[];
+void cli_print_main_usage(FILE *f);
+const struct cli_command *cli_find_command(const char *name);
+
+/* Folds a command's own --json/--socket into the globals. */
+void cli_apply_common(struct cli *cli, const struct cli_common *co);
+
+/* The client, connected; starts runrad when nothing answers on a unix
+ * socket (connect.c). Prints the error itself; returns -errno. */
+int cli_client(struct cli *cli, runra_client **ret);
+
+/* "runra: <cmd>: <msg>" and a hint at --help; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *msg);
+/* "runra: <context>: <the error's message>"; returns CLI_FAIL. */
+int cli_fail(const struct runra_error *e, const char *fmt, ...) _printf_(2, 3);
+/* "runra: <message>"; returns CLI_FAIL. */
+int cli_failf(const char *fmt, ...) _printf_(1, 2);
+/* Prints JSON text indented, or as it is when it does not parse. */
+int cli_print_json(const char *text);
+/* Writes all of a buffer to an fd; -errno. */
+int cli_write(int fd, const void *p, size_t n);

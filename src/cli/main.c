@@ -1,0 +1,96 @@
+/* runra, the command-line client: global flags, then one command from the
+ * table below. Commands live one group per file (cmd-*.c) and only parse
+ * argv and print; librunra does the talking. */
+#include <string.h>
+
+#include "cli.h"
+
+const struct cli_command cli_commands[] = {
+    { "create", cmd_create, "create a sandbox and print its id", cli_usage_create },
+    { "ls", cmd_ls, "list sandboxes", cli_usage_ls },
+    { "inspect", cmd_inspect, "show a sandbox as JSON", cli_usage_inspect },
+    { "rm", cmd_rm, "destroy sandboxes", cli_usage_rm },
+    { "exec", cmd_exec, "run a command in a sandbox", cli_usage_exec },
+    { "run", cmd_run, "create, exec, destroy in one go", cli_usage_run },
+    { "cp", cmd_cp, "copy a file between the host and a sandbox", cli_usage_cp },
+    { "files", cmd_files, "list, read, write and manage files in a sandbox", cli_usage_files },
+    { "health", cmd_health, "check runrad", cli_usage_health },
+    { "version", cmd_version, "print versions", cli_usage_version },
+    { "help", cmd_help, "show help for a command", cli_usage_help },
+    { 0 },
+};
+
+const struct cli_command *cli_find_command(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+void cli_print_main_usage(FILE *f)
+{
+    fputs("Usage: runra [--socket PATH] [--json] COMMAND [ARG...]\n"
+          "Runs commands in isolated sandboxes managed by runrad.\n"
+          "\n"
+          "Commands:\n",
+          f);
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        fprintf(f, "  %-9s %s\n", c->name, c->summary);
+    fputs("\n"
+          "Global flags:\n"
+          "  --socket PATH   runrad's socket or http://host:port (default: $RUNRA_SOCKET,\n"
+          "                  else " RUNRA_DEFAULT_SOCKET ")\n"
+          "  --json          print data as JSON\n"
+          "\n"
+          "Environment: RUNRA_SOCKET, RUNRA_API_KEY (for http), RUNRA_NO_AUTOSTART (do not\n"
+          "start runrad when nothing answers on the socket).\n"
+          "Run 'runra COMMAND --help' for a command's flags.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = { .argv0 = argv[0] };
+    int i = 1;
+    /* Global flags come before the command; each command also accepts
+     * --json and --socket itself. */
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            cli.json = true;
+        else if (strcmp(a, "--socket") == 0) {
+            if (++i >= argc)
+                return cli_usage_error(NULL, "option '--socket' needs a value");
+            cli.socket = argv[i];
+        } else if (strncmp(a, "--socket=", 9) == 0)
+            cli.socket = a + 9;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cli_print_main_usage(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--version") == 0)
+            return cmd_version(&cli, 1, (char *[]){ (char *)"version", NULL });
+        else {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "unknown option '%s'", a);
+            return cli_usage_error(NULL, msg);
+        }
+    }
+    if (i >= argc) {
+        cli_print_main_usage(stderr);
+        return CLI_USAGE;
+    }
+    const struct cli_command *cmd = cli_find_command(argv[i]);
+    if (!cmd) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "unknown command '%s'", argv[i]);
+        return cli_usage_error(NULL, msg);
+    }
+    int rc = cmd->run(&cli, argc - i, argv + i);
+    runra_client_free(cli.client);
+    /* Output goes through stdio; a failed flush (a full disk, a closed
+     * pipe) must not pass for success. */
+    if (fflush(stdout) != 0 && rc == CLI_OK)
+        rc = CLI_FAIL;
+    return rc;
+}
