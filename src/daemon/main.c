@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -172,6 +174,16 @@ int main(int argc, char **argv)
         return 1;
     }
     chmod(state_real, 0711);
+    /* One daemon per state dir: a second one would fight the first over
+     * every sandbox. The lock lives as long as this process. */
+    char lock_path[PATH_MAX + 16];
+    snprintf(lock_path, sizeof(lock_path), "%s/runrad.lock", state_real);
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "runrad: %s: %s\n", lock_path,
+                errno == EWOULDBLOCK ? "another runrad uses this state dir" : strerror(errno));
+        return 1;
+    }
     char db_path[PATH_MAX + 16];
     if ((size_t)snprintf(socket_path, sizeof(socket_path), "%s%s", socket_opt ? socket_opt : state_real,
                          socket_opt ? "" : "/runra.sock") >= sizeof(socket_path) ||

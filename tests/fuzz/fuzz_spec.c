@@ -1,6 +1,7 @@
 /* libFuzzer target: sandbox create bodies as an API client could send. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "proto/spec.h"
 

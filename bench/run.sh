@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make bench`: runra side by side with bubblewrap and crun, in one run on
+# one machine. Prints medians and p99s; docs/benchmarks.md records them.
+#   1. a whole sandboxed `true`: bwrap --unshare-all --ro-bind / / true,
+#      crun run (bundle: the host's / read-only), runra run -- true
+#      (CLI start, create, exec, destroy, through the daemon)
+#   2. latencies inside one client: API no-op, exec in a warm sandbox,
+#      create+destroy, and the host's own fork+exec+wait as the floor
+set -euo pipefail
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+B="$top/$build"
+runs=${BENCH_RUNS:-200}
+py=/usr/bin/python3
+work=$(mktemp -d /tmp/runra-bench.XXXXXX)
+daemon=""
+cleanup() {
+    [ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+    mountpoint -q "$work/bundle/rootfs" && umount "$work/bundle/rootfs"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+stats() { # hyperfine JSON -> "median p99 mean" in ms
+    $py - "$1" <<'PY'
+import json, sys
+t = sorted(json.load(open(sys.argv[1]))["results"][0]["times"])
+p99 = t[min(len(t) - 1, int(round(0.99 * (len(t) - 1))))]
+print(f"median {t[len(t)//2]*1e3:8.3f} ms   p99 {p99*1e3:8.3f} ms   mean {sum(t)/len(t)*1e3:8.3f} ms   (n={len(t)})")
+PY
+}
+measure() { # name, command...
+    local name=$1; shift
+    hyperfine -N -w 20 -r "$runs" --export-json "$work/h.json" "$*" >/dev/null 2>&1 ||
+        { echo "$name: FAILED to run: $*"; return 1; }
+    printf '%-34s %s\n' "$name" "$(stats "$work/h.json")"
+}
+
+echo "runra bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, kernel $(uname -r)"
+echo "versions: $(bwrap --version), $(crun --version | head -n 1), runra $("$B/src/cli/runra" version 2>/dev/null | head -n 1)"
+echo
+
+# crun needs a bundle: the host's / bound read-only as its rootfs.
+mkdir -p "$work/bundle/rootfs"
+mount --bind -o ro / "$work/bundle/rootfs"
+(cd "$work/bundle" && crun spec >/dev/null && $py - <<'PY'
+import json
+c = json.load(open("config.json"))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["true"]
+c["root"] = {"path": "rootfs", "readonly": True}
+json.dump(c, open("config.json", "w"))
+PY
+)
+
+"$B/src/daemon/runrad" --state-dir "$work/state" --log-level warn 2>"$work/runrad.log" &
+daemon=$!
+sock="$work/state/runra.sock"
+for _ in $(seq 200); do [ -S "$sock" ] && "$B/src/cli/runra" --socket "$sock" health >/dev/null 2>&1 && break; sleep 0.05; done
+sleep 0.5 # the warm pool fills
+
+echo "== a whole sandboxed \`true\` ($runs runs each, hyperfine -N)"
+measure "bwrap --unshare-all" bwrap --unshare-all --ro-bind / / true
+measure "crun run" crun run --bundle "$work/bundle" runra-bench
+measure "runra run -- true" "$B/src/cli/runra" --socket "$sock" run -- true
+echo
+echo "== inside one client (librunra, no process start-up)"
+"$B/bench/bench-exec" "$sock" "$runs"
