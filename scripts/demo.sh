@@ -48,7 +48,8 @@ echo "$id"
 bold "who and where am I? (own hostname, root mapped to an unprivileged host uid)"
 show "runra exec $id -- sh -c 'hostname; id; pwd'"
 R exec "$id" -- sh -c 'hostname; id; pwd'
-echo "host view of the sandbox's root: uid $(ps -o uid= -p "$(pgrep -n -f "runra-init.*$id" || echo 1)" 2>/dev/null | tr -d ' ' || echo '?')"
+show "runra exec $id -- cat /proc/self/uid_map   # inside-uid host-uid count"
+R exec "$id" -- cat /proc/self/uid_map
 
 bold "its own process table: the host's processes are invisible"
 show "runra exec $id -- ps ax"
