@@ -26,6 +26,10 @@ struct api_req {
     int upload_r;
     uint64_t uploaded;
     uint64_t start_ns;
+    /* An error found from the headers alone, answered once the body (if
+     * any) has been read, so the client sees it rather than a reset. */
+    int early_r;
+    char early_msg[256];
 };
 
 typedef enum MHD_Result (*api_handler)(struct api *a, struct MHD_Connection *c, struct api_req *rq);

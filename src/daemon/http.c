@@ -194,12 +194,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         rq->start_ns = now_ns();
         int r = router_match(method, url, &rq->match);
-        if (r == -ENOENT)
-            return api_respond_errf(c, ENOENT, "no route for %s %s", method, url);
-        if (r == -EOPNOTSUPP)
-            return api_respond_errf(c, EOPNOTSUPP, "method %s not allowed on %s", method, url);
-        if (r < 0)
-            return api_respond_errf(c, EINVAL, "malformed sandbox id in %s", url);
+        if (r < 0) {
+            rq->early_r = r == -ENOENT ? -ENOENT : r == -EOPNOTSUPP ? -EOPNOTSUPP : -EINVAL;
+            snprintf(rq->early_msg, sizeof(rq->early_msg),
+                     r == -ENOENT       ? "no route for %s %.200s"
+                     : r == -EOPNOTSUPP ? "method %s not allowed on %.200s"
+                                        : "malformed sandbox id in %s %.200s",
+                     method, url);
+            rq->match.route = NULL;
+            return MHD_YES;
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         uint64_t clen = 0;
         if (rq->match.route->body == BODY_JSON && cl && parse_u64(cl, &clen) == 0 &&
@@ -244,7 +248,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (!rq->match.route)
-        return MHD_YES;
+        return api_respond_errf(c, rq->early_r ? rq->early_r : -ENOENT, "%s", rq->early_msg);
     if (rq->body_too_big) {
         if (rq->match.route->body == BODY_NONE)
             return api_respond_errf(c, EINVAL, "%s %s takes no request body", method, url);
