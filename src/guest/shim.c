@@ -65,6 +65,65 @@ _Noreturn static void die_exec(const char *name, int e)
     _exit(code);
 }
 
+/* Runs argv[0] the way execvp does, searching the command's own PATH, but
+ * finds the file with access(2) first: a failed execve costs far more than a
+ * failed access, and a default PATH has four entries before /usr/bin. A file
+ * without a #! line is run by /bin/sh, as execvp would. Returns with errno
+ * set when nothing could be run. */
+static void exec_search(char **argv, char **envp)
+{
+    const char *name = argv[0];
+    char buf[4096];
+    const char *file = name;
+    if (!strchr(name, '/')) {
+        const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        for (char **e = envp; e && *e; e++)
+            if (!strncmp(*e, "PATH=", 5))
+                path = *e + 5;
+        file = NULL;
+        int first_err = ENOENT;
+        for (const char *p = path;; p++) {
+            const char *end = strchr(p, ':');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            /* An empty entry means the current directory. */
+            int n = snprintf(buf, sizeof(buf), "%.*s%s%s", (int)len, p, len ? "/" : "", name);
+            if (n > 0 && (size_t)n < sizeof(buf)) {
+                if (access(buf, X_OK) == 0) {
+                    struct stat st;
+                    if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
+                        file = buf;
+                        break;
+                    }
+                } else if (errno == EACCES) {
+                    first_err = EACCES;
+                }
+            }
+            if (!end)
+                break;
+            p = end;
+        }
+        if (!file) {
+            errno = first_err;
+            return;
+        }
+    }
+    execve(file, argv, envp);
+    if (errno == ENOEXEC) {
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        char **sh = calloc(n + 2, sizeof(char *));
+        if (!sh)
+            return;
+        sh[0] = "/bin/sh";
+        sh[1] = (char *)file;
+        for (size_t i = 1; i <= n; i++)
+            sh[i + 1] = argv[i];
+        execve("/bin/sh", sh, envp);
+        errno = ENOEXEC;
+    }
+}
+
 /* The command: its own session, stdio on the pipes, nothing else open, a
  * clean signal state and the caller's environment. */
 _Noreturn static void run_command(const struct shim_args *a)
@@ -92,10 +151,8 @@ _Noreturn static void run_command(const struct shim_args *a)
         dprintf(STDERR_FILENO, "runra: cd '%s': %s\n", a->cwd, strerror(e));
         _exit(126);
     }
-    /* execvp searches the PATH of the caller's environment, which is
-     * therefore set to the command's own before the search. */
     environ = a->envp;
-    execvp(a->argv[0], a->argv);
+    exec_search(a->argv, a->envp);
     die_exec(a->argv[0], errno);
 }
 

@@ -305,3 +305,19 @@ def test_sandbox_still_healthy(client, sandbox):
     # After all of the above, the shared sandbox has no stray processes.
     out = client.sh(sandbox, "ls /proc | grep -c '^[0-9]'")
     assert int(out) < 10, client.sh(sandbox, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
+
+
+def test_path_search_follows_the_exec_env(client, sandbox):
+    # The command's own PATH is searched (not runra-init's), a script without
+    # a #! line runs under /bin/sh as with execvp, and a file that is found
+    # but not executable is 126, not 127.
+    client.sh(sandbox, "mkdir -p /workspace/bin && printf 'echo plain $1\\n' > /workspace/bin/plain"
+                       " && chmod +x /workspace/bin/plain && printf x > /workspace/bin/noexec")
+    r = client.exec(sandbox, argv=["plain", "ok"], env={"PATH": "/workspace/bin:/usr/bin:/bin"})
+    assert r["exitCode"] == 0 and r["stdout"] == "plain ok\n", r
+    r = client.exec(sandbox, argv=["plain"])
+    assert r["exitCode"] == 127 and "command not found" in r["stderr"], r
+    r = client.exec(sandbox, argv=["/workspace/bin/noexec"])
+    assert r["exitCode"] == 126, r
+    r = client.exec(sandbox, argv=["noexec"], env={"PATH": "/workspace/bin"})
+    assert r["exitCode"] == 126, r
