@@ -29,9 +29,13 @@ p99 = t[min(len(t) - 1, int(round(0.99 * (len(t) - 1))))]
 print(f"median {t[len(t)//2]*1e3:8.3f} ms   p99 {p99*1e3:8.3f} ms   mean {sum(t)/len(t)*1e3:8.3f} ms   (n={len(t)})")
 PY
 }
+# Every tool gets the same pause before each timed run (not timed): runs
+# come 50 ms apart, as requests from agents do, which gives runrad's warm
+# pool time to refill. It costs bwrap and crun nothing.
+pause="sleep 0.05"
 measure() { # name, command...
     local name=$1; shift
-    hyperfine -N -w 20 -r "$runs" --export-json "$work/h.json" "$*" >/dev/null 2>&1 ||
+    hyperfine -N -w 20 -r "$runs" --prepare "$pause" --export-json "$work/h.json" "$*" >/dev/null 2>&1 ||
         { echo "$name: FAILED to run: $*"; return 1; }
     printf '%-34s %s\n' "$name" "$(stats "$work/h.json")"
 }
@@ -53,25 +57,33 @@ json.dump(c, open("config.json", "w"))
 PY
 )
 
-"$B/src/daemon/runrad" --state-dir "$work/state" --log-level warn 2>"$work/runrad.log" &
-daemon=$!
-sock="$work/state/runra.sock"
-for _ in $(seq 200); do [ -S "$sock" ] && "$B/src/cli/runra" --socket "$sock" health >/dev/null 2>&1 && break; sleep 0.05; done
-sleep 0.5 # the warm pool fills
+start_runrad() { # state dir, extra args...
+    local state=$1; shift
+    "$B/src/daemon/runrad" --state-dir "$state" --log-level warn "$@" 2>"$state.log" &
+    daemon=$!
+    sock="$state/runra.sock"
+    for _ in $(seq 200); do [ -S "$sock" ] && "$B/src/cli/runra" --socket "$sock" health >/dev/null 2>&1 && break; sleep 0.05; done
+    sleep 0.5 # the warm pool fills
+}
+stop_runrad() { kill -TERM "$daemon"; wait "$daemon" || true; daemon=""; }
 
-echo "== a whole sandboxed \`true\` ($runs runs each, hyperfine -N)"
+echo "== a whole sandboxed \`true\` ($runs runs each, hyperfine -N, runs 50 ms apart)"
 measure "bwrap --unshare-all" bwrap --unshare-all --ro-bind / / true
 # crun refuses hosts whose cgroup v2 mount holds controllers while v1 is in
 # use (this machine's hybrid layout), so on such hosts it runs in a private
 # mount namespace without the v2 mount. Only crun itself is timed.
 if mountpoint -q /sys/fs/cgroup/unified && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers)" ]; then
     unshare -m bash -c "umount /sys/fs/cgroup/unified && hyperfine -N -w 20 -r $runs \
-        --export-json $work/h.json 'crun run --bundle $work/bundle runra-bench' >/dev/null 2>&1" &&
+        --prepare '$pause' --export-json $work/h.json 'crun run --bundle $work/bundle runra-bench' >/dev/null 2>&1" &&
         printf '%-34s %s\n' "crun run" "$(stats "$work/h.json")" || echo "crun run: FAILED"
 else
     measure "crun run" crun run --bundle "$work/bundle" runra-bench
 fi
-measure "runra run -- true" "$B/src/cli/runra" --socket "$sock" run -- true
+start_runrad "$work/cold" --pool 0
+measure "runra run -- true (no pool)" "$B/src/cli/runra" --socket "$sock" run -- true
+stop_runrad
+start_runrad "$work/state"
+measure "runra run -- true (warm pool)" "$B/src/cli/runra" --socket "$sock" run -- true
 echo
 echo "== inside one client (librunra, no process start-up)"
 "$B/bench/bench-exec" "$sock" "$runs"

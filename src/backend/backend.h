@@ -38,6 +38,8 @@ struct backend_ops {
      * mounts), then frees b. Safe to call on a box whose init already died. */
     int (*destroy)(struct box *b, struct runra_err **err);
     int (*stats)(struct box *b, struct box_stats *ret, struct runra_err **err);
+    /* The OOM kill counter alone (cheaper than stats; read around every exec). */
+    int (*oom_kills)(struct box *b, uint64_t *ret, struct runra_err **err);
     /* Removes what a box with this id and dir may have left after the daemon
      * that made it died: processes in its cgroup, its cgroups, its dir. */
     int (*cleanup)(const char *id, const char *dir, struct runra_err **err);

@@ -103,8 +103,8 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
                     RUNRA_FRAME_MAX_PAYLOAD);
         goto out;
     }
-    struct box_stats before = {0};
-    s->ops->stats(s->box, &before, NULL);
+    uint64_t oom_before = 0;
+    s->ops->oom_kills(s->box, &oom_before, NULL);
     uint64_t start = now_ms();
     r = guest_call_start(s->guest, FRAME_EXEC, payload, strlen(payload), &call, err);
     if (r < 0)
@@ -183,8 +183,8 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
      * the main process, so any OOM kill in the sandbox during the exec
      * counts; concurrent execs in one sandbox may both see it. */
     if (r >= 0 && !res->timed_out) {
-        struct box_stats after = {0};
-        if (s->ops->stats(s->box, &after, NULL) >= 0 && after.oom_kills > before.oom_kills)
+        uint64_t oom_after = 0;
+        if (s->ops->oom_kills(s->box, &oom_after, NULL) >= 0 && oom_after > oom_before)
             res->oom_killed = true;
     }
 out:

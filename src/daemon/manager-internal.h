@@ -32,6 +32,13 @@ struct sandbox {
 /* Box shapes the pool keeps warm: the default spec's, and the last shape a
  * create had to build cold. */
 #define POOL_SHAPES 2
+/* Threads preparing pool sandboxes at once; a create is mostly kernel
+ * work (mkfs, mounts, clone), so two overlap well even on two cores. */
+#define POOL_FILLERS 2
+/* A refill waits this long after the last take, so building a sandbox (mkfs,
+ * mounts, clone: milliseconds of CPU) does not compete with the request that
+ * just took one, which usually execs at once. */
+#define POOL_QUIET_MS 15
 
 struct manager {
     struct manager_config cfg;
@@ -39,13 +46,16 @@ struct manager {
     struct sandbox *pool;
     size_t pool_count;
     struct sandbox_spec *shapes[POOL_SHAPES];
-    pthread_t filler;
+    pthread_t fillers[POOL_FILLERS];
+    struct sandbox_spec *inflight[POOL_FILLERS]; /* shapes being prepared */
     /* Sandboxes waiting for teardown by the janitor thread. */
     struct sandbox *doomed;
     size_t doomed_count;
     pthread_t janitor;
     bool janitor_idle;
-    bool filler_running;
+    int fillers_running;
+    size_t nfillers; /* filler threads started */
+    uint64_t last_take_ms; /* monotonic */
     bool janitor_stop; /* set once nothing more will be queued */
     char *sandboxes_dir;
     pthread_mutex_t lock;

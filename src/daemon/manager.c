@@ -329,16 +329,21 @@ static struct sandbox *pool_take(struct manager *m, const struct sandbox_spec *s
             m->shapes[POOL_SHAPES - 1] = copy;
         }
     }
+    m->last_take_ms = now_ms();
     pthread_cond_broadcast(&m->cond); /* the filler may refill */
     pthread_mutex_unlock(&m->lock);
     return found;
 }
 
+/* Pooled plus being prepared, of one shape. */
 static size_t pool_count_shape_locked(struct manager *m, const struct sandbox_spec *shape)
 {
     size_t n = 0;
     for (struct sandbox *s = m->pool; s; s = s->next)
         if (spec_same_box(s->spec, shape))
+            n++;
+    for (size_t i = 0; i < POOL_FILLERS; i++)
+        if (m->inflight[i] && spec_same_box(m->inflight[i], shape))
             n++;
     return n;
 }
@@ -360,26 +365,50 @@ static struct sandbox_spec *pool_wanted_locked(struct manager *m)
     return NULL;
 }
 
+struct filler {
+    struct manager *m;
+    size_t slot; /* index into m->inflight */
+};
+
 static void *filler_main(void *arg)
 {
-    struct manager *m = arg;
+    struct filler *fl = arg;
+    struct manager *m = fl->m;
+    size_t me = fl->slot;
+    free(fl);
     unsigned failures = 0;
     pthread_mutex_lock(&m->lock);
     while (!m->stopping) {
         struct sandbox_spec *want = pool_wanted_locked(m);
+        struct sandbox_spec *shape = NULL;
         if (!want) {
             pthread_cond_wait(&m->cond, &m->lock);
             continue;
         }
-        struct sandbox_spec *shape = NULL;
-        int r = spec_dup(want, &shape);
+        uint64_t quiet_until = m->last_take_ms + POOL_QUIET_MS, now = now_ms();
+        if (m->pool_count > 0 && now < quiet_until) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += (long)(quiet_until - now) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+            continue;
+        }
+        if (spec_dup(want, &shape) < 0) {
+            pthread_cond_wait(&m->cond, &m->lock);
+            continue;
+        }
+        m->inflight[me] = shape;
         pthread_mutex_unlock(&m->lock);
         struct sandbox *s = NULL;
         _cleanup_err_ struct runra_err *e = NULL;
-        if (r >= 0)
-            r = prepare(m, shape, &s, &e);
-        spec_free(shape);
+        int r = prepare(m, shape, &s, &e);
         pthread_mutex_lock(&m->lock);
+        m->inflight[me] = NULL;
+        spec_free(shape);
         if (r < 0) {
             /* Back off so a broken host does not spin; creates still work
              * (and report the real error) without the pool. */
@@ -400,10 +429,40 @@ static void *filler_main(void *arg)
         m->pool = s;
         m->pool_count++;
     }
-    m->filler_running = false;
+    m->fillers_running--;
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     return NULL;
+}
+
+/* Starts the filler threads; returns how many started. */
+static size_t start_fillers(struct manager *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < POOL_FILLERS; i++) {
+        struct filler *fl = malloc(sizeof(*fl));
+        if (!fl)
+            break;
+        *fl = (struct filler){.m = m, .slot = i};
+        pthread_mutex_lock(&m->lock);
+        m->fillers_running++;
+        pthread_mutex_unlock(&m->lock);
+        if (pthread_create(&m->fillers[i], NULL, filler_main, fl) != 0) {
+            pthread_mutex_lock(&m->lock);
+            m->fillers_running--;
+            pthread_mutex_unlock(&m->lock);
+            free(fl);
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+
+static void join_fillers(struct manager *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pthread_join(m->fillers[i], NULL);
 }
 
 int manager_new(const struct manager_config *cfg, struct manager **ret, struct runra_err **err)
@@ -428,22 +487,16 @@ int manager_new(const struct manager_config *cfg, struct manager **ret, struct r
     }
     if ((r = spec_new_default(&m->shapes[0])) < 0)
         goto fail;
-    m->filler_running = true;
     m->janitor_idle = true;
-    if ((r = -pthread_create(&m->janitor, NULL, janitor_main, m)) < 0) {
-        m->filler_running = false;
+    if ((r = -pthread_create(&m->janitor, NULL, janitor_main, m)) < 0)
         goto fail;
-    }
-    if ((r = -pthread_create(&m->filler, NULL, filler_main, m)) < 0) {
-        m->filler_running = false;
-        goto stop_janitor;
-    }
+    m->nfillers = m->cfg.pool_size > 0 ? start_fillers(m) : 0;
     if ((r = -pthread_create(&m->reaper, NULL, reaper_main, m)) < 0) {
         pthread_mutex_lock(&m->lock);
         m->stopping = true;
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->lock);
-        pthread_join(m->filler, NULL);
+        join_fillers(m, m->nfillers);
         goto stop_janitor;
     }
     *ret = m;
@@ -471,7 +524,7 @@ void manager_free(struct manager *m)
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->reaper, NULL);
-    pthread_join(m->filler, NULL);
+    join_fillers(m, m->nfillers);
     /* Everything left, running or pooled, goes to the janitor, which exits
      * once the queue is empty. */
     pthread_mutex_lock(&m->lock);

@@ -313,6 +313,23 @@ static int read_in(const char *dir, const char *name, char **ret)
     return r < 0 ? r : read_file_str(path, 64 * 1024, ret);
 }
 
+int ns_cgroup_oom_kills(const struct ns_cgroup *cg, uint64_t *ret, struct runra_err **err)
+{
+    bool v2 = cg->mode == NS_CG_V2;
+    _cleanup_free_ char *events = NULL;
+    uint64_t n = 0;
+    int r = read_in(v2 ? cg->v2 : cg->v1[CG_MEMORY], v2 ? "memory.events" : "memory.oom_control",
+                    &events);
+    if (r >= 0)
+        r = ns_cgroup_parse_key(events, "oom_kill", &n);
+    if (r == -ENOENT && events)
+        r = 0; /* kernels before 4.13 (v1) do not count OOM kills */
+    if (r < 0)
+        return err_sys(err, r, "read cgroup OOM kills");
+    *ret = n;
+    return 0;
+}
+
 int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct runra_err **err)
 {
     bool v2 = cg->mode == NS_CG_V2;

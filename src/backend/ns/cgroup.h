@@ -23,6 +23,8 @@ int ns_cgroup_create(enum ns_cgroup_mode mode, const char *id, const struct sand
 /* Moves pid into every one of the sandbox's cgroups. */
 int ns_cgroup_attach(const struct ns_cgroup *cg, pid_t pid, struct runra_err **err);
 int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct runra_err **err);
+/* Only the OOM kill counter: what every exec reads twice. */
+int ns_cgroup_oom_kills(const struct ns_cgroup *cg, uint64_t *ret, struct runra_err **err);
 /* Kills every process left inside, removes the cgroups and frees cg. */
 int ns_cgroup_destroy(struct ns_cgroup *cg, struct runra_err **err);
 /* The same for a sandbox known only by id (a previous daemon's). */

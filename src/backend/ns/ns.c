@@ -321,6 +321,11 @@ static int ns_stats(struct box *b, struct box_stats *ret, struct runra_err **err
     return ns_cgroup_stats(b->cg, ret, err);
 }
 
+static int ns_oom_kills(struct box *b, uint64_t *ret, struct runra_err **err)
+{
+    return ns_cgroup_oom_kills(b->cg, ret, err);
+}
+
 static int64_t ns_init_pid(struct box *b) { return b && b->pid > 0 ? b->pid : -1; }
 
 static int ns_available(struct runra_err **err) { return host_ready(err); }
@@ -331,6 +336,7 @@ const struct backend_ops ns_backend_ops = {
     .create = ns_create,
     .destroy = ns_destroy,
     .stats = ns_stats,
+    .oom_kills = ns_oom_kills,
     .cleanup = ns_cleanup,
     .init_pid = ns_init_pid,
 };
