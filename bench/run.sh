@@ -87,3 +87,31 @@ measure "runra run -- true (warm pool)" "$B/src/cli/runra" --socket "$sock" run 
 echo
 echo "== inside one client (librunra, no process start-up)"
 "$B/bench/bench-exec" "$sock" "$runs"
+
+echo
+echo "== code search: /usr/include copied into a sandbox's /workspace, against rg on the host's copy"
+# Both sides search the same bytes; runra search goes CLI -> runrad ->
+# runra-init, which walks and reads inside the sandbox (one thread; the
+# sandbox has 1 CPU). rg uses every core, and -j1 is shown as well.
+if command -v rg >/dev/null; then
+    sid=$("$B/src/cli/runra" --socket "$sock" create --cpu 2)
+    "$B/src/cli/runra" --socket "$sock" exec "$sid" -- cp -r /usr/include /workspace/tree
+    sruns=${BENCH_SEARCH_RUNS:-10}
+    for pat in 'EPOLLEXCLUSIVE' 'struct [a-z_]+_ops \{' '(?i)spin_?lock' '^#define [A-Z_]+ 0x[0-9a-f]+'; do
+        n=$( (rg -c --no-filename -e "$pat" /usr/include || true) | awk '{s+=$1} END {print s+0}')
+        echo "pattern '$pat' ($n matching lines):"
+        for tool in "rg" "rg -j1" "runra search"; do
+            case "$tool" in
+            rg) cmd=(rg --no-heading -n --column -e "$pat" /usr/include) ;;
+            "rg -j1") cmd=(rg -j1 --no-heading -n --column -e "$pat" /usr/include) ;;
+            *) cmd=("$B/src/cli/runra" --socket "$sock" search --max 100000 "$sid" "$pat" /workspace/tree) ;;
+            esac
+            hyperfine -N -i -w 2 -r "$sruns" --export-json "$work/h.json" "$(printf '%q ' "${cmd[@]}")" >/dev/null 2>&1 ||
+                { echo "  $tool: FAILED"; continue; }
+            printf '  %-32s %s\n' "$tool" "$(stats "$work/h.json")"
+        done
+    done
+    "$B/src/cli/runra" --socket "$sock" rm "$sid" >/dev/null
+else
+    echo "rg not installed (scripts/deps.sh bench): skipped"
+fi

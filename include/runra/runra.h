@@ -171,6 +171,72 @@ int runra_sandbox_exec(runra_client *c, const char *id, const struct runra_exec_
                        struct runra_exec_result **ret, struct runra_error **err);
 void runra_exec_result_free(struct runra_exec_result *r);
 
+/* ---- streaming exec and background processes ---------------------------- */
+
+enum runra_stream { RUNRA_STREAM_STDOUT = 1, RUNRA_STREAM_STDERR = 2 };
+
+/* Called with each chunk of output as it arrives (raw bytes). Returning
+ * non-zero stops the stream: for an exec that kills the command. */
+typedef int (*runra_output_fn)(void *userdata, enum runra_stream stream, const void *data,
+                               size_t len);
+
+/* Like runra_sandbox_exec, but output goes to on_output as the command
+ * prints it; the result carries no output (stdout_data and stderr_data are
+ * NULL), only the exit. Closing the connection (a non-zero on_output, a
+ * cancel) kills the command's whole process tree. */
+int runra_sandbox_exec_stream(runra_client *c, const char *id, const struct runra_exec_opts *opts,
+                              runra_output_fn on_output, void *userdata,
+                              struct runra_exec_result **ret, struct runra_error **err);
+
+/* A background process: it keeps running when the client goes away and is
+ * named later by its pid or its tag. Set command or argv, not both. */
+struct runra_process_opts {
+    const char *command;
+    const char *const *argv;
+    const struct runra_kv *env;
+    size_t n_env;
+    const char *cwd;
+    const char *tag; /* NULL: none; unique among running processes */
+};
+
+struct runra_process {
+    int64_t pid;
+    char *tag;   /* or NULL */
+    char **argv; /* NULL-terminated */
+    bool running;
+    int exit_code; /* when !running */
+    int signal;
+    int64_t started_ms, exited_ms; /* ms since the epoch; exited_ms 0 while running */
+};
+
+struct runra_process_list {
+    struct runra_process *items;
+    size_t n;
+    char *json;
+};
+
+int runra_process_start(runra_client *c, const char *id, const struct runra_process_opts *opts,
+                        struct runra_process **ret, struct runra_error **err);
+int runra_process_list(runra_client *c, const char *id, struct runra_process_list **ret,
+                       struct runra_error **err);
+void runra_process_free(struct runra_process *p);
+void runra_process_list_free(struct runra_process_list *l);
+/* ref: a pid ("123") or a tag. The log ring's last tail bytes (0: all it
+ * holds) go to on_output; with follow, live output too, until the process
+ * exits (ret_exit, which may be NULL, then gets its exit) or on_output
+ * returns non-zero. */
+int runra_process_logs(runra_client *c, const char *id, const char *ref, uint64_t tail,
+                       bool follow, runra_output_fn on_output, void *userdata,
+                       struct runra_exec_result **ret_exit, struct runra_error **err);
+/* Writes to the process's stdin; close_stdin closes it after the data. */
+int runra_process_stdin(runra_client *c, const char *id, const char *ref, const void *data,
+                        size_t len, bool close_stdin, struct runra_error **err);
+int runra_process_signal(runra_client *c, const char *id, const char *ref, int sig,
+                         struct runra_error **err);
+/* Waits for the exit (timeout_ms 0: no bound; ETIMEDOUT past it). */
+int runra_process_wait(runra_client *c, const char *id, const char *ref, uint64_t timeout_ms,
+                       struct runra_exec_result **ret, struct runra_error **err);
+
 /* ---- files ------------------------------------------------------------- */
 
 enum runra_file_type {
@@ -246,6 +312,66 @@ void runra_free(void *p);
 
 /* "file", "dir", "symlink" or "other". */
 const char *runra_file_type_name(enum runra_file_type t);
+
+/* Tar transfer of whole directories. The sandbox packs and unpacks; these
+ * calls move the raw archive. A download writes a tar (pax) stream of path's
+ * tree into fd; on a failure halfway fd holds a truncated archive. An upload
+ * sends fd's tar stream (plain or gzip; a regular file from its offset, or a
+ * pipe until EOF) and the sandbox extracts it into path, created if missing,
+ * with every entry confined to path (see docs/security.md). */
+struct runra_tar_result {
+    uint64_t entries; /* entries extracted */
+    uint64_t bytes;   /* file content bytes written */
+    uint64_t skipped; /* devices, fifos and sockets left out */
+};
+int runra_tar_download_fd(runra_client *c, const char *id, const char *path, int fd,
+                          uint64_t *ret_bytes, struct runra_error **err);
+/* ret may be NULL. */
+int runra_tar_upload_fd(runra_client *c, const char *id, const char *path, int fd,
+                        struct runra_tar_result *ret, struct runra_error **err);
+
+/* Watches a directory (its whole tree when recursive) and streams the
+ * events into fd as NDJSON lines, {"type":"ready"} first, then
+ * {"type":"create|write|remove|rename|overflow","path","isDir"[,"from"]},
+ * until the connection ends or a write to fd fails. Set no client timeout
+ * (runra_client_set_timeout_ms 0) for a watch meant to last. */
+int runra_file_watch_fd(runra_client *c, const char *id, const char *path, bool recursive,
+                        int fd, struct runra_error **err);
+
+/* Code search: a PCRE2 regex over a tree inside the sandbox, skipping binary
+ * files, .git, node_modules and what .gitignore excludes unless no_ignore. */
+struct runra_search_opts {
+    const char *path;                /* NULL: the sandbox's workdir */
+    const char *const *globs;        /* NULL-terminated ripgrep-style globs ("!x" excludes) */
+    bool ignore_case;
+    bool no_ignore;
+    uint32_t max_results;            /* 0: the daemon's default (1000) */
+    uint32_t context_lines;          /* lines before and after each match */
+    uint64_t timeout_ms;             /* 0: the daemon's default (30 s) */
+};
+
+struct runra_search_match {
+    char *path;      /* the root as named joined with the file's relative path */
+    uint64_t line;   /* 1-based */
+    uint64_t column; /* 1-based byte column of the first match in the line */
+    char *text;      /* the line, cut at 1024 bytes */
+    char **before;   /* NULL-terminated context lines, or NULL */
+    char **after;
+};
+
+struct runra_search_result {
+    struct runra_search_match *matches;
+    size_t n;
+    bool truncated; /* a limit (results, time, output, file size) cut the results */
+    uint64_t files_searched;
+    char *json;     /* as runrad sent it */
+};
+
+/* o may be NULL. A bad regex fails with EINVAL and PCRE2's message. */
+int runra_search(runra_client *c, const char *id, const char *pattern,
+                 const struct runra_search_opts *o, struct runra_search_result **ret,
+                 struct runra_error **err);
+void runra_search_result_free(struct runra_search_result *r);
 
 #ifdef __cplusplus
 }

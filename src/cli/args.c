@@ -26,6 +26,7 @@ enum {
     OPT_BACKEND,
     OPT_MAX_OUTPUT,
     OPT_EXEC_TIMEOUT,
+    OPT_NO_STREAM,
     OPT_SIMPLE = 2000, /* + index into a simple_opt table */
 };
 
@@ -335,6 +336,7 @@ static int exec_pass(int argc, char **argv, struct exec_args *a, struct runra_er
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
         { "interactive", no_argument, NULL, 'i' },
+        { "no-stream", no_argument, NULL, OPT_NO_STREAM },
         COMMON_LONGOPTS,
         { 0 },
     };
@@ -362,6 +364,10 @@ static int exec_pass(int argc, char **argv, struct exec_args *a, struct runra_er
             break;
         case 'i':
             a->interactive = true;
+            r = 0;
+            break;
+        case OPT_NO_STREAM:
+            a->no_stream = true;
             r = 0;
             break;
         default:

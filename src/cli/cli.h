@@ -35,14 +35,31 @@ int cmd_rm(struct cli *cli, int argc, char **argv);
 int cmd_exec(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_cp(struct cli *cli, int argc, char **argv);
+/* cmd-cp-dir.c: directories as tar streams; path/dst is the directory itself. */
+int cli_cp_dir_upload(runra_client *c, const char *src, const char *id, const char *path);
+int cli_cp_dir_download(runra_client *c, const char *id, const char *path, const char *dst);
 int cmd_files(struct cli *cli, int argc, char **argv);
 int cmd_health(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_search(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_search[];
 
 extern const char cli_usage_create[], cli_usage_ls[], cli_usage_inspect[], cli_usage_rm[],
     cli_usage_exec[], cli_usage_run[], cli_usage_cp[], cli_usage_files[], cli_usage_health[],
     cli_usage_version[], cli_usage_help[];
+
+/* Background processes and live output (cmd-proc.c). */
+int cmd_ps(struct cli *cli, int argc, char **argv);
+int cmd_start(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_kill(struct cli *cli, int argc, char **argv);
+int cmd_wait(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_ps[], cli_usage_start[], cli_usage_logs[], cli_usage_kill[],
+    cli_usage_wait[];
+/* exec's default: output written as it arrives; the result has no output. */
+int cli_exec_stream(runra_client *c, const char *id, const struct runra_exec_opts *o,
+                    struct runra_exec_result **ret, struct runra_error **err);
 
 /* The command table (main.c) and the top-level usage. */
 extern const struct cli_command cli_commands[];

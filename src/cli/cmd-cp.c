@@ -54,8 +54,13 @@ static int upload(runra_client *c, const char *src, const char *id, const char *
     struct stat st;
     if (fstat(fd, &st) < 0)
         return cli_failf("cp: %s: %s", src, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return cli_failf("cp: %s is a directory (cp copies one file)", src);
+    if (S_ISDIR(st.st_mode)) {
+        /* A directory goes as a tar stream; DIR/ means into it. */
+        _cleanup_free_ char *into = ends_with_slash(path) ? join(path, base_name(src)) : NULL;
+        if (ends_with_slash(path) && !into)
+            return cli_failf("cp: out of memory");
+        return cli_cp_dir_upload(c, src, id, into ? into : path);
+    }
     if (strcmp(src, "-") != 0)
         wo.mode = st.st_mode & 0777;
 
@@ -137,8 +142,14 @@ static int download(runra_client *c, const char *id, const char *path, const cha
     bool is_dir = fi->type == RUNRA_FILE_DIR;
     mode_t remote_mode = fi->mode & 0777;
     runra_file_info_free(fi);
-    if (is_dir)
-        return cli_failf("cp: %s:%s is a directory (cp copies one file)", id, path);
+    if (is_dir) {
+        if (strcmp(dst, "-") == 0)
+            return cli_failf("cp: %s:%s is a directory; it cannot go to stdout", id, path);
+        _cleanup_free_ char *into = ends_with_slash(dst) ? join(dst, base_name(path)) : NULL;
+        if (ends_with_slash(dst) && !into)
+            return cli_failf("cp: out of memory");
+        return cli_cp_dir_download(c, id, path, into ? into : dst);
+    }
 
     _cleanup_free_ char *target = NULL;
     struct stat st;

@@ -24,7 +24,10 @@ const char cli_usage_exec[] =
     "  --timeout DUR       kill the command after DUR (seconds, or 500ms, 10m, 1h)\n"
     "  --max-output BYTES  output kept per stream (more is dropped, with a note)\n"
     "  -i, --interactive   pass runra's stdin to the command (read to EOF first)\n"
-    "  --json              print runrad's whole answer (output in base64) as JSON\n";
+    "  --no-stream         wait for the command and print its output at the end\n"
+    "                      (stdout, then stderr) instead of as it comes\n"
+    "  --json              print runrad's whole answer (output in base64) as JSON\n"
+    "                      (implies --no-stream)\n";
 
 const char cli_usage_run[] =
     "Usage: runra run [create flags] [-i] [--exec-timeout DUR] [--] CMD [ARG...]\n"
@@ -156,7 +159,11 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
     }
     struct runra_error *e = NULL;
     struct runra_exec_result *res = NULL;
-    r = runra_sandbox_exec(c, a.id, &o, &res, &e);
+    /* Live output by default; --json wants the one buffered answer. */
+    if (a.no_stream || cli->json)
+        r = runra_sandbox_exec(c, a.id, &o, &res, &e);
+    else
+        r = cli_exec_stream(c, a.id, &o, &res, &e);
     if (r < 0) {
         cli_fail(e, "exec %s", a.id);
         runra_error_free(e);

@@ -21,7 +21,9 @@ const char cli_usage_files[] =
     "  mkdir ID PATH [-p] [--mode MODE] [--json]\n"
     "                                     make a directory (-p: with parents)\n"
     "  rm ID PATH [-r]                    remove a file (-r: a whole tree)\n"
-    "  mv ID FROM TO [-f]                 move or rename (-f: replace TO)\n";
+    "  mv ID FROM TO [-f]                 move or rename (-f: replace TO)\n"
+    "  watch ID PATH [-r]                 print file events as NDJSON until interrupted\n"
+    "                                     (-r: the whole tree)\n";
 
 struct files_args {
     bool parents, recursive, append, force;
@@ -143,6 +145,16 @@ static int run_sub(struct cli *cli, runra_client *c, const char *sub, char **pos
         r = runra_file_move(c, id, pos[1], pos[2], fa->force, cli->json ? &fi : NULL, &e);
         return info_result(cli, r, fi, e, sub, pos[1], false);
     }
+    if (strcmp(sub, "watch") == 0) {
+        runra_client_set_timeout_ms(c, 0);
+        r = runra_file_watch_fd(c, id, pos[1], fa->recursive, STDOUT_FILENO, &e);
+        if (r < 0) {
+            cli_fail(e, "files watch %s", pos[1]);
+            runra_error_free(e);
+            return CLI_FAIL;
+        }
+        return CLI_OK;
+    }
     /* rm */
     r = runra_file_remove(c, id, pos[1], fa->recursive, &e);
     if (r < 0) {
@@ -160,7 +172,7 @@ int cmd_files(struct cli *cli, int argc, char **argv)
         int min_pos, max_pos; /* counting ID */
     } subs[] = {
         { "ls", 1, 2 },    { "cat", 2, 2 }, { "write", 2, 2 }, { "stat", 2, 2 },
-        { "mkdir", 2, 2 }, { "rm", 2, 2 },  { "mv", 3, 3 },
+        { "mkdir", 2, 2 }, { "rm", 2, 2 },  { "mv", 3, 3 }, { "watch", 2, 2 },
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

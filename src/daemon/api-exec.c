@@ -32,10 +32,11 @@ enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req
     struct exec_result *res = NULL;
     enum MHD_Result ret;
     bool b64 = false;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?o,s?o,s?s,s?o,s?o,s?o,s?s}", "command",
+    int stream = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?o,s?o,s?s,s?o,s?o,s?o,s?s,s?b}", "command",
                        &command, "argv", &argv, "env", &env, "cwd", &cwd, "stdin", &stdin_j,
                        "timeoutMs", &timeout, "maxOutputBytes", &maxout, "encoding",
-                       &encoding) < 0) {
+                       &encoding, "stream", &stream) < 0) {
         r = err_set(&e, EINVAL, "invalid exec request: %s", je.text);
         goto out;
     }
@@ -132,6 +133,12 @@ enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req
         }
         o.max_output = (uint64_t)json_integer_value(maxout);
     }
+    /* Streaming is asked for in the body or by accepting NDJSON. */
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    if (stream || (accept && strstr(accept, "application/x-ndjson"))) {
+        ret = api_exec_stream(a, c, rq, &o);
+        goto streamed;
+    }
     r = manager_exec(a->m, rq->match.id, &o, &res, &e);
 out:
     if (r < 0) {
@@ -149,6 +156,7 @@ out:
                                       b64 ? "base64" : "utf8")
                           : NULL);
     }
+streamed:
     exec_result_free(res);
     strv_free(av);
     strv_free(ev);

@@ -22,6 +22,7 @@ struct api_req {
     size_t body_len;
     bool body_too_big;
     struct file_wstream *ws;
+    struct tar_wstream *tws; /* PUT files/tar */
     struct runra_err *upload_err;
     int upload_r;
     uint64_t uploaded;
@@ -66,5 +67,28 @@ enum MHD_Result api_file_list(struct api *a, struct MHD_Connection *c, struct ap
 enum MHD_Result api_file_stat(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_file_mkdir(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_file_move(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_search(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 
 json_t *api_file_info_json(const struct file_info *fi);
+
+/* api-proc.c: streaming exec (api_exec hands over when asked to stream)
+ * and background processes. */
+enum MHD_Result api_exec_stream(struct api *a, struct MHD_Connection *c, struct api_req *rq,
+                                const struct exec_opts *o);
+enum MHD_Result api_proc_start(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_proc_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_proc_logs(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_proc_stdin(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_proc_signal(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_proc_wait(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+
+/* api-tar.c. A tar upload is a BODY_STREAM route: begin from the headers,
+ * data per body chunk (-errno on failure, err in rq->upload_err), end once
+ * the body is read, req_done when the request goes. */
+enum MHD_Result api_tar_get(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_tar_put_begin(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+int api_tar_put_data(struct api_req *rq, const void *p, size_t n);
+enum MHD_Result api_tar_put_end(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+void api_tar_req_done(struct api_req *rq);
+/* api-watch.c: NDJSON file events until the client disconnects. */
+enum MHD_Result api_watch(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "base/enc.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "errmap.h"
@@ -36,6 +37,16 @@ static const api_handler handlers[] = {
     [ROUTE_FILE_STAT] = api_file_stat,
     [ROUTE_FILE_MKDIR] = api_file_mkdir,
     [ROUTE_FILE_MOVE] = api_file_move,
+    [ROUTE_PROC_START] = api_proc_start,
+    [ROUTE_PROC_LIST] = api_proc_list,
+    [ROUTE_PROC_LOGS] = api_proc_logs,
+    [ROUTE_PROC_STDIN] = api_proc_stdin,
+    [ROUTE_PROC_SIGNAL] = api_proc_signal,
+    [ROUTE_PROC_WAIT] = api_proc_wait,
+    [ROUTE_SEARCH] = api_search,
+    [ROUTE_TAR_GET] = api_tar_get,
+    [ROUTE_TAR_PUT] = api_tar_put_end,
+    [ROUTE_WATCH] = api_watch,
 };
 
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -79,8 +90,15 @@ enum MHD_Result api_respond_err(struct MHD_Connection *c, int r, const struct ru
     int code = e ? e->code : (r < 0 ? -r : r);
     const struct errmap_entry *m = errmap_lookup(code);
     const char *msg = e && e->msg ? e->msg : strerror(code);
-    return api_respond_json(c, m->status,
-                            json_pack("{s:{s:s,s:s}}", "error", "code", m->code, "message", msg));
+    /* Messages quote what the caller sent (paths, URLs), which need not be
+     * UTF-8; JSON strings must be. */
+    _cleanup_free_ char *clean = NULL;
+    size_t n = 0;
+    if (utf8_sanitize(msg, strlen(msg), &clean, &n) < 0)
+        return MHD_NO;
+    return api_respond_json(
+        c, m->status,
+        json_pack("{s:{s:s,s:s%}}", "error", "code", m->code, "message", clean, n));
 }
 
 enum MHD_Result api_respond_errf(struct MHD_Connection *c, int r, const char *fmt, ...)
@@ -175,6 +193,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!rq)
         return;
     file_wstream_close(rq->ws);
+    api_tar_req_done(rq);
     err_free(rq->upload_err);
     free(rq->body);
     free(rq);
@@ -213,6 +232,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             clen > RUNRA_FILE_MAX)
             return api_respond_errf(c, E2BIG, "upload over %llu bytes",
                                     (unsigned long long)RUNRA_FILE_MAX);
+        if (rq->match.route->body == BODY_STREAM && rq->match.route->id == ROUTE_TAR_PUT)
+            return api_tar_put_begin(a, c, rq);
         if (rq->match.route->body == BODY_STREAM)
             return api_file_write_begin(a, c, rq);
         return MHD_YES;
@@ -241,6 +262,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                        (unsigned long long)RUNRA_FILE_MAX);
             if (rq->upload_r >= 0 && rq->ws)
                 rq->upload_r = file_wstream_write(rq->ws, upload, n, &rq->upload_err);
+            if (rq->upload_r >= 0 && rq->tws)
+                rq->upload_r = api_tar_put_data(rq, upload, n);
         } else {
             /* A body where none belongs is drained and then refused. */
             rq->body_too_big = true;

@@ -21,7 +21,7 @@ void exec_result_free(struct exec_result *r)
 }
 
 /* The sandbox env with the request's entries laid over it. */
-static int merge_env(const struct kv_list *base, char **over, char ***ret)
+int manager_env_merge(const struct kv_list *base, char **over, char ***ret)
 {
     size_t nb = base->n, no = strv_len(over);
     char **v = calloc(nb + no + 1, sizeof(char *));
@@ -84,7 +84,7 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
         r = -ENOMEM;
         goto out;
     }
-    r = merge_env(&s->spec->env, o->env, &env);
+    r = manager_env_merge(&s->spec->env, o->env, &env);
     if (r < 0)
         goto out;
     uint64_t timeout = o->timeout_ms ? o->timeout_ms : m->cfg.exec_timeout_ms;

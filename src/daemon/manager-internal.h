@@ -73,3 +73,5 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret,
                     struct runra_err **err);
 void manager_release(struct manager *m, struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);
+/* The sandbox env with the request's "K=V" entries laid over it. */
+int manager_env_merge(const struct kv_list *base, char **over, char ***ret);

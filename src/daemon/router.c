@@ -22,6 +22,17 @@ static const struct route routes[] = {
     {"GET", "/v1/sandboxes/{id}/files/stat", ROUTE_FILE_STAT, BODY_NONE},
     {"POST", "/v1/sandboxes/{id}/files/mkdir", ROUTE_FILE_MKDIR, BODY_JSON},
     {"POST", "/v1/sandboxes/{id}/files/move", ROUTE_FILE_MOVE, BODY_JSON},
+    {"POST", "/v1/sandboxes/{id}/processes", ROUTE_PROC_START, BODY_JSON},
+    {"GET", "/v1/sandboxes/{id}/processes", ROUTE_PROC_LIST, BODY_NONE},
+    {"GET", "/v1/sandboxes/{id}/processes/{proc}/logs", ROUTE_PROC_LOGS, BODY_NONE},
+    /* A raw body, gathered (bounded) like a JSON one. */
+    {"POST", "/v1/sandboxes/{id}/processes/{proc}/stdin", ROUTE_PROC_STDIN, BODY_JSON},
+    {"POST", "/v1/sandboxes/{id}/processes/{proc}/signal", ROUTE_PROC_SIGNAL, BODY_JSON},
+    {"POST", "/v1/sandboxes/{id}/processes/{proc}/wait", ROUTE_PROC_WAIT, BODY_JSON},
+    {"POST", "/v1/sandboxes/{id}/search", ROUTE_SEARCH, BODY_JSON},
+    {"GET", "/v1/sandboxes/{id}/files/tar", ROUTE_TAR_GET, BODY_NONE},
+    {"PUT", "/v1/sandboxes/{id}/files/tar", ROUTE_TAR_PUT, BODY_STREAM},
+    {"GET", "/v1/sandboxes/{id}/files/watch", ROUTE_WATCH, BODY_NONE},
 };
 
 const struct route *router_table(size_t *ret_n)
@@ -37,11 +48,23 @@ static bool id_char(char c)
 }
 
 /* 1 match, 0 no match, -EINVAL bad id in the {id} position. */
-static int match_path(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
+static int match_path(const char *pattern, const char *path, char id[ROUTE_ID_MAX],
+                      char proc[ROUTE_ID_MAX])
 {
     const char *p = pattern, *s = path;
     id[0] = 0;
+    proc[0] = 0;
     while (*p) {
+        if (!strncmp(p, "{proc}", 6)) {
+            size_t n = strcspn(s, "/");
+            if (n == 0 || n >= ROUTE_ID_MAX)
+                return 0;
+            memcpy(proc, s, n);
+            proc[n] = 0;
+            s += n;
+            p += 6;
+            continue;
+        }
         if (!strncmp(p, "{id}", 4)) {
             size_t n = 0;
             while (s[n] && s[n] != '/')
@@ -74,9 +97,9 @@ static int match_path(const char *pattern, const char *path, char id[ROUTE_ID_MA
 int router_match(const char *method, const char *path, struct route_match *ret)
 {
     bool path_known = false, bad_id = false;
-    char id[ROUTE_ID_MAX];
+    char id[ROUTE_ID_MAX], proc[ROUTE_ID_MAX];
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-        int m = match_path(routes[i].pattern, path, id);
+        int m = match_path(routes[i].pattern, path, id, proc);
         if (m < 0)
             bad_id = true;
         if (m <= 0)
@@ -86,6 +109,7 @@ int router_match(const char *method, const char *path, struct route_match *ret)
             continue;
         ret->route = &routes[i];
         memcpy(ret->id, id, sizeof(id));
+        memcpy(ret->proc, proc, sizeof(proc));
         return 0;
     }
     if (path_known)

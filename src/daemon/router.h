@@ -21,6 +21,16 @@ enum route_id {
     ROUTE_FILE_STAT,
     ROUTE_FILE_MKDIR,
     ROUTE_FILE_MOVE,
+    ROUTE_PROC_START,
+    ROUTE_PROC_LIST,
+    ROUTE_PROC_LOGS,
+    ROUTE_PROC_STDIN,
+    ROUTE_PROC_SIGNAL,
+    ROUTE_PROC_WAIT,
+    ROUTE_SEARCH,
+    ROUTE_TAR_GET,
+    ROUTE_TAR_PUT,
+    ROUTE_WATCH,
 };
 
 enum route_body { BODY_NONE, BODY_JSON, BODY_STREAM };
@@ -37,6 +47,9 @@ struct route {
 struct route_match {
     const struct route *route;
     char id[ROUTE_ID_MAX]; /* the {id} segment, or "" */
+    /* The {proc} segment (a pid or a tag), or "": any bytes but '/', under
+     * ROUTE_ID_MAX; its handler checks it. */
+    char proc[ROUTE_ID_MAX];
 };
 
 /* 0 on a match; -ENOENT when no pattern matches the path; -EOPNOTSUPP when

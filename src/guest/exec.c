@@ -79,7 +79,7 @@ static void env_put(char **v, size_t *n, char *kv)
 }
 
 /* The command's environment: the base, then the caller's entries over it. */
-static int build_env(char *const *req, const char *cwd, char ***ret)
+int exec_build_env(char *const *req, const char *cwd, char ***ret)
 {
     char host[HOST_NAME_MAX + 1] = "localhost";
     if (gethostname(host, sizeof(host)) < 0)
@@ -163,7 +163,7 @@ int exec_start(struct guest *g, uint32_t id, const void *payload, size_t len, st
         return err_sys(err, ENOTDIR, "cwd '%s'", cwd);
 
     _cleanup_(strv_freep) char **envp = NULL;
-    if (build_env(q->env, cwd, &envp) < 0)
+    if (exec_build_env(q->env, cwd, &envp) < 0)
         return -ENOMEM;
 
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, ctl[2] = {-1, -1};

@@ -36,5 +36,8 @@ bool exec_step(struct guest *g, struct exec *x, uint64_t now);
 uint64_t exec_wake(const struct exec *x);
 /* The reaper saw pid exit. */
 void exec_reaped(struct exec *x, pid_t pid);
+/* A command's environment: the base, then the caller's "K=V" entries over it.
+ * Background processes (proc.c) start the same way. */
+int exec_build_env(char *const *req, const char *cwd, char ***ret);
 /* The host is gone: kill the tree and free x without sending anything. */
 void exec_abort(struct guest *g, struct exec *x);

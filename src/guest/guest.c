@@ -7,6 +7,9 @@
 #include "exec.h"
 #include "filestream.h"
 #include "proto/msg.h"
+#include "search.h"
+#include "tar.h"
+#include "watch.h"
 
 struct call *guest_call_find(struct guest *g, uint32_t id)
 {
@@ -35,6 +38,18 @@ void guest_call_abort(struct guest *g, struct call *c)
         break;
     case CALL_WRITE:
         file_write_free(c->wr);
+        break;
+    case CALL_SEARCH:
+        search_free(c->search);
+        break;
+    case CALL_TAR_GET:
+        tar_get_free(c->tar_get);
+        break;
+    case CALL_TAR_PUT:
+        tar_put_free(c->tar_put);
+        break;
+    case CALL_WATCH:
+        watch_free(c->fwatch);
         break;
     case CALL_FREE:
         break;

@@ -14,8 +14,13 @@
 struct exec;
 struct file_read;
 struct file_write;
+struct search;
+struct tar_get;
+struct tar_put;
+struct fwatch;
 
-enum call_kind { CALL_FREE = 0, CALL_EXEC, CALL_READ, CALL_WRITE };
+enum call_kind { CALL_FREE = 0, CALL_EXEC, CALL_READ, CALL_WRITE, CALL_SEARCH,
+                 CALL_TAR_GET, CALL_TAR_PUT, CALL_WATCH };
 
 struct call {
     uint32_t id;
@@ -24,6 +29,10 @@ struct call {
         struct exec *exec;
         struct file_read *rd;
         struct file_write *wr;
+        struct search *search;
+        struct tar_get *tar_get;
+        struct tar_put *tar_put;
+        struct fwatch *fwatch;
     };
 };
 

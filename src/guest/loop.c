@@ -16,9 +16,13 @@
 #include "exec.h"
 #include "fileops.h"
 #include "filestream.h"
+#include "proc.h"
 #include "proto/msg.h"
+#include "search.h"
+#include "tar.h"
+#include "watch.h"
 
-#define POLL_MAX (2 + RUNRA_CALLS_MAX * EXEC_FD_COUNT)
+#define POLL_MAX (2 + RUNRA_CALLS_MAX * EXEC_FD_COUNT + PROC_POLL_MAX)
 
 /* Signals that report a fault in runra-init itself stay unblocked: blocking
  * them would turn a crash into a hang. */
@@ -48,7 +52,7 @@ static void reap(struct guest *g)
 {
     pid_t pid;
     int st;
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0 && (proc_reaped(pid), true))
         for (size_t i = 0; i < RUNRA_CALLS_MAX; i++)
             if (g->calls[i].kind == CALL_EXEC)
                 exec_reaped(g->calls[i].exec, pid);
@@ -91,6 +95,7 @@ static void detach(struct guest *g)
 {
     for (size_t i = 0; i < RUNRA_CALLS_MAX; i++)
         guest_call_abort(g, &g->calls[i]);
+    proc_detach(g);
     conn_free(g->conn);
     g->conn = NULL;
 }
@@ -114,6 +119,14 @@ static void open_call(struct guest *g, const struct frame_hdr *h, const uint8_t 
     switch (h->type) {
     case FRAME_PING:
         guest_send(g, FRAME_RESULT, h->id, "{}", 2);
+        return;
+    case FRAME_PROC_START:
+    case FRAME_PROC_LIST:
+    case FRAME_PROC_LOGS:
+    case FRAME_PROC_STDIN:
+    case FRAME_PROC_SIGNAL:
+    case FRAME_PROC_WAIT:
+        proc_open(g, h->type, h->id, p, h->len);
         return;
     case FRAME_FILE_STAT:
     case FRAME_FILE_LIST:
@@ -151,6 +164,22 @@ static void open_call(struct guest *g, const struct frame_hdr *h, const uint8_t 
         nc.kind = CALL_WRITE;
         r = file_write_start(g->workdir, p, h->len, &nc.wr, &err);
         break;
+    case FRAME_SEARCH:
+        nc.kind = CALL_SEARCH;
+        r = search_start(g->workdir, p, h->len, &nc.search, &err);
+        break;
+    case FRAME_TAR_GET:
+        nc.kind = CALL_TAR_GET;
+        r = tar_get_start(g, h->id, p, h->len, &nc.tar_get, &err);
+        break;
+    case FRAME_TAR_PUT:
+        nc.kind = CALL_TAR_PUT;
+        r = tar_put_start(g, p, h->len, &nc.tar_put, &err);
+        break;
+    case FRAME_WATCH:
+        nc.kind = CALL_WATCH;
+        r = watch_start(g, h->id, p, h->len, &nc.fwatch, &err);
+        break;
     default:
         return;
     }
@@ -166,8 +195,10 @@ static void open_call(struct guest *g, const struct frame_hdr *h, const uint8_t 
 static void continue_call(struct guest *g, const struct frame_hdr *h, const uint8_t *p)
 {
     struct call *c = guest_call_find(g, h->id);
-    if (!c)
+    if (!c) {
+        proc_continue(g, h->type, h->id); /* a log follow or a wait */
         return;
+    }
     switch (c->kind) {
     case CALL_EXEC:
         exec_frame(g, c->exec, h->type, p, h->len);
@@ -179,11 +210,28 @@ static void continue_call(struct guest *g, const struct frame_hdr *h, const uint
             return;
         }
         break;
+    case CALL_TAR_PUT:
+        if (h->type == FRAME_DATA && tar_put_data(g, h->id, c->tar_put, p, h->len)) {
+            tar_put_free(c->tar_put);
+            guest_call_release(c);
+            return;
+        }
+        break;
     case CALL_READ:
+    case CALL_SEARCH:
+    case CALL_TAR_GET:
+    case CALL_WATCH:
     case CALL_FREE:
         break;
     }
-    if (h->type == FRAME_CANCEL && (c->kind == CALL_READ || c->kind == CALL_WRITE)) {
+    if (h->type == FRAME_CANCEL &&
+        (c->kind == CALL_TAR_GET || c->kind == CALL_TAR_PUT || c->kind == CALL_WATCH)) {
+        guest_send_error(g, h->id, ECANCELED, "cancelled");
+        guest_call_abort(g, c);
+        return;
+    }
+    if (h->type == FRAME_CANCEL &&
+        (c->kind == CALL_READ || c->kind == CALL_WRITE || c->kind == CALL_SEARCH)) {
         guest_send_error(g, h->id, ECANCELED, "cancelled");
         guest_call_abort(g, c);
     }
@@ -201,6 +249,16 @@ static void dispatch(struct guest *g, const struct frame_hdr *h, const uint8_t *
     case FRAME_FILE_REMOVE:
     case FRAME_FILE_MOVE:
     case FRAME_PING:
+    case FRAME_PROC_START:
+    case FRAME_PROC_LIST:
+    case FRAME_PROC_LOGS:
+    case FRAME_PROC_STDIN:
+    case FRAME_PROC_SIGNAL:
+    case FRAME_PROC_WAIT:
+    case FRAME_SEARCH:
+    case FRAME_TAR_GET:
+    case FRAME_TAR_PUT:
+    case FRAME_WATCH:
         open_call(g, h, p);
         break;
     case FRAME_STDIN:
@@ -254,6 +312,39 @@ static uint64_t step_calls(struct guest *g, uint64_t now, bool *ret_blocked)
                 blocked = true;
             }
             break;
+        case CALL_SEARCH:
+            if (search_step(g, c->id, c->search)) {
+                search_free(c->search);
+                guest_call_release(c);
+            } else {
+                blocked = true;
+            }
+            break;
+        case CALL_TAR_GET:
+            if (tar_get_step(g, c->id, c->tar_get)) {
+                tar_get_free(c->tar_get);
+                guest_call_release(c);
+            } else {
+                blocked = true;
+            }
+            break;
+        case CALL_WATCH:
+            /* Woken by its inotify fd in the poll set, or by POLLOUT. */
+            if (watch_step(g, c->id, c->fwatch)) {
+                watch_free(c->fwatch);
+                guest_call_release(c);
+            }
+            break;
+        case CALL_TAR_PUT: {
+            int tr = tar_put_step(g, c->id, c->tar_put);
+            if (tr == 1) {
+                tar_put_free(c->tar_put);
+                guest_call_release(c);
+            } else if (tr == 0) {
+                blocked = true;
+            }
+            break;
+        }
         case CALL_WRITE:
         case CALL_FREE:
             break;
@@ -287,6 +378,13 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
         }
         for (size_t i = 0; i < RUNRA_CALLS_MAX; i++) {
             struct call *c = &g->calls[i];
+            if (c->kind == CALL_WATCH && !guest_busy(g)) {
+                /* One slot's share of POLL_MAX; step_calls reads the events,
+                 * so the exec event pass below skips this entry. */
+                watch[n] = (struct watch){.call = c};
+                pfd[n++] = (struct pollfd){.fd = watch_fd(c->fwatch), .events = POLLIN};
+                continue;
+            }
             if (c->kind != CALL_EXEC)
                 continue;
             enum exec_fd what[EXEC_FD_COUNT];
@@ -295,6 +393,8 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
                 watch[n + j] = (struct watch){.call = c, .exec = c->exec, .what = what[j]};
             n += k;
         }
+        size_t proc_base = n;
+        n += proc_pollfds(g, pfd + n);
 
         int timeout = -1;
         uint64_t now = now_ms();
@@ -311,10 +411,11 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
         }
         /* Exec events first: frames below may open calls in freed slots,
          * and a watch must only reach the exec it was made for. */
-        for (size_t i = 2; i < n; i++)
+        for (size_t i = 2; i < proc_base; i++)
             if (pfd[i].revents && watch[i].call->kind == CALL_EXEC &&
                 watch[i].call->exec == watch[i].exec)
                 exec_event(g, watch[i].exec, watch[i].what, pfd[i].revents);
+        proc_events(g, pfd + proc_base, n - proc_base);
 
         if (!g->conn) {
             if (pfd[1].revents & POLLIN) {
@@ -331,6 +432,9 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
         }
         bool blocked = false;
         wake = step_calls(g, now, &blocked);
+        uint64_t proc_wake = proc_step(g, now);
+        if (proc_wake < wake)
+            wake = proc_wake;
         if (g->conn) {
             conn_flush(g->conn);
             /* Calls and buffered frames that waited for the host to catch up

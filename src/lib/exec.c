@@ -8,6 +8,7 @@
 
 #include "base/enc.h"
 #include "client.h"
+#include "exec.h"
 #include "error.h"
 #include "json-build.h"
 #include "json-read.h"
@@ -23,7 +24,7 @@ void runra_exec_result_free(struct runra_exec_result *r)
 }
 DEFINE_CLEANUP(struct runra_exec_result, runra_exec_result_free)
 
-static int opts_to_json(const struct runra_exec_opts *o, json_t *body, struct runra_error **err)
+int lib_exec_opts_json(const struct runra_exec_opts *o, json_t *body, struct runra_error **err)
 {
     if (!!o->command == !!o->argv)
         return lib_err_set(err, EINVAL, "exec: set exactly one of command and argv");
@@ -144,7 +145,7 @@ int runra_sandbox_exec(runra_client *c, const char *id, const struct runra_exec_
     json_auto_t *body = json_object();
     if (!body)
         return lib_err_set(err, ENOMEM, "out of memory");
-    int r = opts_to_json(opts, body, err);
+    int r = lib_exec_opts_json(opts, body, err);
     if (r < 0)
         return r;
 

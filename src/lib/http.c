@@ -272,6 +272,11 @@ static int on_body(void *userdata, const char *p, size_t n)
 {
     struct sink *s = userdata;
     struct http_response *resp = s->resp;
+    if (resp->sink_cb && s->parser->status >= 200 && s->parser->status < 300) {
+        resp->sink_bytes += n;
+        int r = resp->sink_cb(resp->sink_userdata, p, n);
+        return r < 0 ? (s->err = r) : 0;
+    }
     if (resp->sink_fd >= 0 && s->parser->status >= 200 && s->parser->status < 300) {
         int r = write_full(resp->sink_fd, p, n);
         if (r < 0)

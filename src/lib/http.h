@@ -41,6 +41,10 @@ struct http_response {
     struct buf body;
     int sink_fd;
     uint64_t sink_bytes;
+    /* Set: 2xx body bytes go here as they arrive instead (streamed NDJSON);
+     * a negative return (-errno) stops the exchange. */
+    int (*sink_cb)(void *userdata, const char *p, size_t n);
+    void *sink_userdata;
 };
 
 void http_conn_init(struct http_conn *c, const struct endpoint *ep);

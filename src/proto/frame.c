@@ -25,6 +25,12 @@ static const struct {
     {FRAME_FILE_STAT, "file_stat"},   {FRAME_FILE_MKDIR, "file_mkdir"},
     {FRAME_FILE_REMOVE, "file_remove"}, {FRAME_FILE_MOVE, "file_move"},
     {FRAME_PING, "ping"},
+    {FRAME_PROC_START, "proc_start"}, {FRAME_PROC_LIST, "proc_list"},
+    {FRAME_PROC_LOGS, "proc_logs"},   {FRAME_PROC_STDIN, "proc_stdin"},
+    {FRAME_PROC_SIGNAL, "proc_signal"}, {FRAME_PROC_WAIT, "proc_wait"},
+    {FRAME_SEARCH, "search"},
+    {FRAME_TAR_GET, "tar_get"}, {FRAME_TAR_PUT, "tar_put"},
+    {FRAME_WATCH, "watch"},
 };
 
 const char *frame_type_name(uint16_t type)

@@ -31,6 +31,16 @@ enum frame_type {
     FRAME_FILE_REMOVE = 26,/* h->g, JSON {"path","recursive"}: RESULT {} */
     FRAME_FILE_MOVE = 27,  /* h->g, JSON {"from","to","overwrite"}: RESULT stat of "to" */
     FRAME_PING = 30,       /* h->g, empty: RESULT {} */
+    FRAME_PROC_START = 40, /* h->g, JSON {"exec","tag"}: RESULT process info */
+    FRAME_PROC_LIST = 41,  /* h->g, JSON {}: RESULT {"processes":[...]} */
+    FRAME_PROC_LOGS = 42,  /* h->g, JSON {"ref","tail","follow"}: STDOUT/STDERR..., RESULT or EXIT */
+    FRAME_PROC_STDIN = 43, /* h->g, JSON {"ref","data","close"}: RESULT {} */
+    FRAME_PROC_SIGNAL = 44,/* h->g, JSON {"ref","signal"}: RESULT {} */
+    FRAME_PROC_WAIT = 45,  /* h->g, JSON {"ref"}: EXIT once the process has exited */
+    FRAME_TAR_GET = 55,    /* h->g, JSON {"path"}: DATA (a tar stream)... then RESULT tar_result */
+    FRAME_TAR_PUT = 56,    /* h->g, JSON {"path"}: then DATA...; empty DATA = end -> RESULT */
+    FRAME_WATCH = 57,      /* h->g, JSON {"path","recursive"}: DATA (NDJSON events, the first is ready) until CANCEL */
+    FRAME_SEARCH = 50,     /* h->g, JSON search request: DATA (NDJSON matches)... then RESULT */
 };
 
 struct frame_hdr {

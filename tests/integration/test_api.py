@@ -397,3 +397,13 @@ def test_listed_routes_are_really_served(client):
         assert r.status != 405, (method, pattern, r)
         if r.status == 404:
             assert b"no route" not in r.body, (method, pattern, r)
+
+
+def test_non_utf8_url_gets_a_json_error(daemon):
+    # The error message quotes the URL; bytes that are not UTF-8 must not
+    # cost the client its answer.
+    out = raw_request(daemon.socket, b"GET /v1/sandboxes/%ff%fe/x\xff HTTP/1.1\r\nHost: x\r\n"
+                                     b"Connection: close\r\n\r\n")
+    r = parse_raw_response(out)
+    assert r.status == 404, out
+    assert r.error_code == "not_found", out

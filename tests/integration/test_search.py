@@ -1,0 +1,163 @@
+"""Code search: POST /v1/sandboxes/{id}/search runs inside the sandbox.
+Matches with line and column, context, ignoreCase, globs, .gitignore,
+.git and node_modules skipped unless noIgnore, binary files skipped, limits
+that set truncated, bad regexes and paths, symlink loops, unicode; and the
+`runra search` command."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+BUILD_DIR = os.path.realpath(
+    os.environ.get("RUNRA_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build")))
+RUNRA = os.path.join(BUILD_DIR, "src", "cli", "runra")
+
+TREE = r"""
+set -e
+rm -rf /workspace/s && mkdir -p /workspace/s && cd /workspace/s
+mkdir -p src/sub .git node_modules/pkg build logs
+printf 'int main(void)\n{\n    return needle(1);\n}\n' > src/main.c
+printf 'alpha\nbeta\nNEEDLE upper\ngamma\ndelta\n' > src/sub/notes.txt
+printf 'needle in js\n' > src/app.js
+printf 'needle in git\n' > .git/config
+printf 'needle in node_modules\n' > node_modules/pkg/index.js
+printf 'needle in build\n' > build/out.txt
+printf 'needle in log\n' > logs/a.log
+printf 'needle kept log\n' > logs/keep.log
+printf 'build/\n*.log\n!keep.log\n' > .gitignore
+printf 'needle\0binary\n' > src/blob.bin
+printf 'caf\303\251 needle \342\234\223\n' > src/uni.txt
+ln -s .. src/loop
+ln -s /workspace/s src/sub/loop2
+"""
+
+
+@pytest.fixture(scope="module")
+def tree(client, sandbox):
+    client.sh(sandbox, TREE)
+    return sandbox
+
+
+def search(client, sid, **body):
+    return client.post(f"/v1/sandboxes/{sid}/search", body)
+
+
+def ok(client, sid, **body):
+    r = search(client, sid, **body)
+    assert r.status == 200, r
+    return r.json()
+
+
+def paths(res):
+    return sorted({m["path"] for m in res["matches"]})
+
+
+def test_basic_line_and_column(client, tree):
+    res = ok(client, tree, pattern="needle", path="s/src/main.c")
+    assert res["matches"] == [{"path": "s/src/main.c", "line": 3, "column": 12,
+                               "text": "    return needle(1);"}]
+    assert res["truncated"] is False and res["filesSearched"] == 1
+
+
+def test_ignores_and_binary(client, tree):
+    res = ok(client, tree, pattern="needle", path="/workspace/s")
+    assert paths(res) == ["/workspace/s/logs/keep.log", "/workspace/s/src/app.js",
+                          "/workspace/s/src/main.c", "/workspace/s/src/uni.txt"]
+
+
+def test_no_ignore_includes_everything_but_binary(client, tree):
+    res = ok(client, tree, pattern="needle", path="s", noIgnore=True)
+    got = paths(res)
+    for p in ["s/.git/config", "s/node_modules/pkg/index.js", "s/build/out.txt", "s/logs/a.log"]:
+        assert p in got
+    assert "s/src/blob.bin" not in got
+
+
+def test_ignore_case_and_context(client, tree):
+    res = ok(client, tree, pattern="needle", path="s/src/sub", ignoreCase=True, contextLines=2)
+    assert res["matches"] == [{"path": "s/src/sub/notes.txt", "line": 3, "column": 1,
+                               "text": "NEEDLE upper", "before": ["alpha", "beta"],
+                               "after": ["gamma", "delta"]}]
+    assert ok(client, tree, pattern="needle", path="s/src/sub")["matches"] == []
+
+
+def test_globs(client, tree):
+    assert paths(ok(client, tree, pattern="needle", path="s", glob="*.js")) == ["s/src/app.js"]
+    got = paths(ok(client, tree, pattern="needle", path="s", glob=["*.c", "*.txt"]))
+    assert got == ["s/src/main.c", "s/src/uni.txt"]
+    got = paths(ok(client, tree, pattern="needle", path="s", glob=["!src/**"]))
+    assert got == ["s/logs/keep.log"]
+
+
+def test_unicode(client, tree):
+    res = ok(client, tree, pattern="café ne+dle ✓", path="s")
+    assert len(res["matches"]) == 1
+    m = res["matches"][0]
+    assert m["text"] == "café needle ✓" and m["column"] == 1
+
+
+def test_max_results_truncates(client, tree):
+    client.sh(tree, "mkdir -p /workspace/many && seq 1 5000 | sed 's/^/hit /' > /workspace/many/f")
+    res = ok(client, tree, pattern="^hit", path="/workspace/many", maxResults=10)
+    assert len(res["matches"]) == 10 and res["truncated"] is True
+    assert [m["line"] for m in res["matches"]] == list(range(1, 11))
+    res = ok(client, tree, pattern="^hit", path="/workspace/many", maxResults=100000)
+    assert len(res["matches"]) == 5000 and res["truncated"] is False
+
+
+def test_long_lines_are_cut(client, tree):
+    client.sh(tree, "mkdir -p /workspace/long && head -c 100000 /dev/zero | tr '\\0' x > /workspace/long/f && echo >> /workspace/long/f")
+    res = ok(client, tree, pattern="x$", path="/workspace/long")
+    assert len(res["matches"]) == 1 and len(res["matches"][0]["text"]) == 1024
+
+
+def test_symlink_loops_do_not_hang(client, tree):
+    res = ok(client, tree, pattern="needle", path="s/src", timeoutMs=10000)
+    assert res["truncated"] is False
+
+
+def test_bad_regex(client, tree):
+    r = search(client, tree, pattern="a(b")
+    assert r.status == 400 and r.error_code == "invalid_argument", r
+    assert "offset 3" in r.json()["error"]["message"]
+
+
+def test_bad_requests(client, tree):
+    for body in [{}, {"pattern": ""}, {"pattern": "x", "bogus": 1},
+                 {"pattern": "x", "maxResults": 100001}, {"pattern": "x", "contextLines": 99},
+                 {"pattern": "x", "glob": 5}, {"pattern": "x", "glob": [1]}]:
+        r = client.post(f"/v1/sandboxes/{tree}/search", body)
+        assert r.status == 400, (body, r)
+
+
+def test_missing_paths(client, tree, tmp_path):
+    r = search(client, tree, pattern="x", path="/no/such/dir")
+    assert r.status == 404, r
+    # A host path that exists is not visible inside the sandbox, even via "..".
+    host = str(tmp_path)
+    r = search(client, tree, pattern="x", path="../../../.." + host)
+    assert r.status == 404, r
+    r = search(client, "nosuchbox", pattern="x")
+    assert r.status == 404, r
+
+
+def run_cli(daemon, *args):
+    return subprocess.run([RUNRA, "--socket", daemon.socket, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli(daemon, tree):
+    p = run_cli(daemon, "search", tree, "needle", "s/src")
+    assert p.returncode == 0, p.stderr
+    lines = sorted(p.stdout.splitlines())
+    assert "s/src/main.c:3:12:    return needle(1);" in lines
+    p = run_cli(daemon, "search", "-i", "-g", "*.txt", "-C", "1", "--json", tree, "NEEDLE", "s/src")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert {m["path"] for m in res["matches"]} == {"s/src/sub/notes.txt", "s/src/uni.txt"}
+    p = run_cli(daemon, "search", tree, "nothing-matches-this", "s")
+    assert p.returncode == 1 and p.stdout == ""
+    p = run_cli(daemon, "search", tree, "a(b")
+    assert p.returncode == 2 and "regex" in p.stderr
