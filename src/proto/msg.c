@@ -9,7 +9,7 @@
 #include "frame.h"
 #include "limits.h"
 
-static int load(const void *buf, size_t len, json_t **ret, struct runra_err **err)
+int msg_json_load(const void *buf, size_t len, json_t **ret, struct runra_err **err)
 {
     json_error_t je;
     if (len > RUNRA_FRAME_MAX_PAYLOAD)
@@ -25,7 +25,7 @@ static int load(const void *buf, size_t len, json_t **ret, struct runra_err **er
     return 0;
 }
 
-static int dump(json_t *j, char **ret)
+int msg_json_dump(json_t *j, char **ret)
 {
     if (!j)
         return -ENOMEM;
@@ -139,13 +139,13 @@ static json_t *strv_to_json(char *const *v)
 
 int msg_hello_encode(const struct hello_msg *m, char **ret)
 {
-    return dump(json_pack("{s:i,s:I}", "version", m->version, "pid", (json_int_t)m->pid), ret);
+    return msg_json_dump(json_pack("{s:i,s:I}", "version", m->version, "pid", (json_int_t)m->pid), ret);
 }
 
 int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -180,13 +180,13 @@ int msg_exec_req_encode(const struct exec_req *r, char **ret)
                           "maxOutput", (json_int_t)r->max_output, "stdin", r->stdin_pipe);
     if (j && r->cwd)
         json_object_set_new(j, "cwd", json_string(r->cwd));
-    return dump(j, ret);
+    return msg_json_dump(j, ret);
 }
 
 int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -240,7 +240,7 @@ int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, stru
 
 int msg_exec_exit_encode(const struct exec_exit *e, char **ret)
 {
-    return dump(json_pack("{s:i,s:i,s:b,s:b,s:I,s:I,s:I}", "exitCode", e->exit_code, "signal",
+    return msg_json_dump(json_pack("{s:i,s:i,s:b,s:b,s:I,s:I,s:I}", "exitCode", e->exit_code, "signal",
                           e->signal, "timedOut", e->timed_out, "truncated", e->truncated,
                           "durationMs", (json_int_t)e->duration_ms, "stdoutBytes",
                           (json_int_t)e->stdout_bytes, "stderrBytes", (json_int_t)e->stderr_bytes),
@@ -250,7 +250,7 @@ int msg_exec_exit_encode(const struct exec_exit *e, char **ret)
 int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -274,12 +274,12 @@ int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, str
     return 0;
 }
 
-int msg_signal_encode(int sig, char **ret) { return dump(json_pack("{s:i}", "signal", sig), ret); }
+int msg_signal_encode(int sig, char **ret) { return msg_json_dump(json_pack("{s:i}", "signal", sig), ret); }
 
 int msg_signal_decode(const void *buf, size_t len, int *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -333,14 +333,14 @@ int msg_file_req_encode(uint16_t type, const struct file_req *r, char **ret)
     default:
         return -EINVAL;
     }
-    return dump(j, ret);
+    return msg_json_dump(j, ret);
 }
 
 int msg_file_req_decode(uint16_t type, const void *buf, size_t len, struct file_req **ret,
                         struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -485,13 +485,13 @@ static int file_info_from_json(json_t *j, struct file_info *ret, struct runra_er
 
 int msg_file_info_encode(const struct file_info *fi, char **ret)
 {
-    return dump(file_info_json(fi), ret);
+    return msg_json_dump(file_info_json(fi), ret);
 }
 
 int msg_file_info_decode(const void *buf, size_t len, struct file_info *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     r = file_info_from_json(j, ret, err);
@@ -504,7 +504,7 @@ int msg_file_list_encode(const struct file_list *l, char **ret)
     json_t *a = json_array();
     for (size_t i = 0; i < l->n; i++)
         json_array_append_new(a, file_info_json(&l->entries[i]));
-    return dump(json_pack("{s:o,s:b}", "entries", a, "truncated", l->truncated), ret);
+    return msg_json_dump(json_pack("{s:o,s:b}", "entries", a, "truncated", l->truncated), ret);
 }
 
 void msg_file_list_done(struct file_list *l)
@@ -520,7 +520,7 @@ void msg_file_list_done(struct file_list *l)
 int msg_file_list_decode(const void *buf, size_t len, struct file_list *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -558,13 +558,13 @@ int msg_file_list_decode(const void *buf, size_t len, struct file_list *ret, str
 
 int msg_size_encode(uint64_t size, char **ret)
 {
-    return dump(json_pack("{s:I}", "size", (json_int_t)size), ret);
+    return msg_json_dump(json_pack("{s:I}", "size", (json_int_t)size), ret);
 }
 
 int msg_size_decode(const void *buf, size_t len, uint64_t *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -579,7 +579,7 @@ int msg_size_decode(const void *buf, size_t len, uint64_t *ret, struct runra_err
 
 int msg_error_encode(int errnum, const char *message, char **ret)
 {
-    return dump(json_pack("{s:i,s:s}", "errno", errnum, "message", message ? message : ""), ret);
+    return msg_json_dump(json_pack("{s:i,s:s}", "errno", errnum, "message", message ? message : ""), ret);
 }
 
 void msg_guest_error_done(struct guest_error *e)
@@ -593,7 +593,7 @@ void msg_guest_error_done(struct guest_error *e)
 int msg_error_decode(const void *buf, size_t len, struct guest_error *ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;

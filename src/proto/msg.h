@@ -9,6 +9,8 @@
 
 #include "../base/err.h"
 
+typedef struct json_t json_t;
+
 struct hello_msg {
     int version;
     int64_t pid;
@@ -106,6 +108,12 @@ int msg_size_decode(const void *buf, size_t len, uint64_t *ret, struct runra_err
 int msg_error_encode(int errnum, const char *message, char **ret);
 int msg_error_decode(const void *buf, size_t len, struct guest_error *ret, struct runra_err **err);
 void msg_guest_error_done(struct guest_error *e);
+
+/* The one JSON object reader every guest message decoder uses: bounded by
+ * the frame size, duplicate keys rejected, objects only. */
+int msg_json_load(const void *buf, size_t len, json_t **ret, struct runra_err **err);
+/* Serializes and releases j (NULL, from a failed pack, is -ENOMEM). */
+int msg_json_dump(json_t *j, char **ret);
 
 const char *file_type_name(enum file_type t);
 int file_type_from_name(const char *s, enum file_type *ret);

@@ -9,34 +9,7 @@
 
 #include "../base/enc.h"
 #include "limits.h"
-
-static int load(const void *buf, size_t len, json_t **ret, struct runra_err **err)
-{
-    json_error_t je;
-    if (len > RUNRA_FRAME_MAX_PAYLOAD)
-        return err_set(err, E2BIG, "message too large");
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j)
-        return err_set(err, EINVAL, "malformed JSON: %s", je.text);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return err_set(err, EINVAL, "message is not a JSON object");
-    }
-    *ret = j;
-    return 0;
-}
-
-static int dump(json_t *j, char **ret)
-{
-    if (!j)
-        return -ENOMEM;
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return -ENOMEM;
-    *ret = s;
-    return 0;
-}
+#include "msg.h"
 
 int proc_check_tag(const char *tag, struct runra_err **err)
 {
@@ -81,14 +54,14 @@ int msg_proc_start_encode(const struct proc_start_req *r, char **ret)
     json_t *j = json_pack("{s:o}", "exec", ej);
     if (j && r->tag)
         json_object_set_new(j, "tag", json_string(r->tag));
-    return dump(j, ret);
+    return msg_json_dump(j, ret);
 }
 
 int msg_proc_start_decode(const void *buf, size_t len, struct proc_start_req *ret,
                           struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -148,14 +121,14 @@ int msg_proc_ref_encode(const struct proc_ref_req *r, char **ret)
         json_object_set_new(j, "data", json_stringn(b, n));
         free(b);
     }
-    return dump(j, ret);
+    return msg_json_dump(j, ret);
 }
 
 int msg_proc_ref_decode(const void *buf, size_t len, struct proc_ref_req *ret,
                         struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -234,7 +207,7 @@ json_t *msg_proc_info_json(const struct proc_info *p)
 
 int msg_proc_info_encode(const struct proc_info *p, char **ret)
 {
-    return dump(msg_proc_info_json(p), ret);
+    return msg_json_dump(msg_proc_info_json(p), ret);
 }
 
 static int info_from_json(json_t *j, struct proc_info *ret, struct runra_err **err)
@@ -290,7 +263,7 @@ int msg_proc_info_decode(const void *buf, size_t len, struct proc_info *ret,
                          struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r >= 0)
         r = info_from_json(j, ret, err);
     json_decref(j);
@@ -309,14 +282,14 @@ int msg_proc_list_encode(const struct proc_list *l, char **ret)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l->n; i++)
         json_array_append_new(a, msg_proc_info_json(&l->v[i]));
-    return dump(a ? json_pack("{s:o}", "processes", a) : NULL, ret);
+    return msg_json_dump(a ? json_pack("{s:o}", "processes", a) : NULL, ret);
 }
 
 int msg_proc_list_decode(const void *buf, size_t len, struct proc_list *ret,
                          struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;

@@ -63,18 +63,6 @@ static json_t *strv_json(char *const *v)
     return a;
 }
 
-static int dump(json_t *j, char **ret)
-{
-    if (!j)
-        return -ENOMEM;
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return -ENOMEM;
-    *ret = s;
-    return 0;
-}
-
 int search_req_encode(const struct search_req *r, char **ret)
 {
     json_t *j = json_pack("{s:s,s:o,s:b,s:b,s:I,s:I,s:I}", "pattern", r->pattern, "globs",
@@ -85,23 +73,7 @@ int search_req_encode(const struct search_req *r, char **ret)
         json_decref(j);
         j = NULL;
     }
-    return dump(j, ret);
-}
-
-static int load(const void *buf, size_t len, json_t **ret, struct runra_err **err)
-{
-    json_error_t je;
-    if (len > RUNRA_FRAME_MAX_PAYLOAD)
-        return err_set(err, E2BIG, "message too large");
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j)
-        return err_set(err, EINVAL, "malformed JSON: %s", je.text);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return err_set(err, EINVAL, "message is not a JSON object");
-    }
-    *ret = j;
-    return 0;
+    return msg_json_dump(j, ret);
 }
 
 /* A JSON array of at most max strings, each at most each_max bytes, as a
@@ -140,7 +112,7 @@ static int strv_decode(json_t *a, size_t max, size_t each_max, const char *what,
 int search_req_decode(const void *buf, size_t len, struct search_req **ret, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -191,7 +163,7 @@ int search_match_encode(const struct search_match *m, char **ret)
         goto fail;
     if (j && m->after && json_object_set_new(j, "after", strv_json(m->after)) < 0)
         goto fail;
-    return dump(j, ret);
+    return msg_json_dump(j, ret);
 fail:
     json_decref(j);
     return -ENOMEM;
@@ -218,7 +190,7 @@ static int match_decode(const char *buf, size_t len, struct search_match *ret,
                         struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -288,7 +260,7 @@ int search_matches_decode(const void *buf, size_t len, size_t max, struct search
 
 int search_done_encode(const struct search_done *d, char **ret)
 {
-    return dump(json_pack("{s:b,s:I,s:I}", "truncated", d->truncated, "filesSearched",
+    return msg_json_dump(json_pack("{s:b,s:I,s:I}", "truncated", d->truncated, "filesSearched",
                           (json_int_t)d->files_searched, "matches", (json_int_t)d->matches),
                 ret);
 }
@@ -297,7 +269,7 @@ int search_done_decode(const void *buf, size_t len, struct search_done *ret,
                        struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;

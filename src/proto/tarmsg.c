@@ -9,43 +9,15 @@
 
 #include "msg.h"
 
-static int load_obj(const void *buf, size_t len, json_t **ret, struct runra_err **err)
-{
-    json_error_t je;
-    if (len > RUNRA_FRAME_MAX_PAYLOAD)
-        return err_set(err, E2BIG, "message too large");
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j)
-        return err_set(err, EINVAL, "malformed JSON: %s", je.text);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return err_set(err, EINVAL, "message is not a JSON object");
-    }
-    *ret = j;
-    return 0;
-}
-
-static int dump_obj(json_t *j, char **ret)
-{
-    if (!j)
-        return -ENOMEM;
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return -ENOMEM;
-    *ret = s;
-    return 0;
-}
-
 int msg_tar_req_encode(const char *path, char **ret)
 {
-    return dump_obj(json_pack("{s:s}", "path", path), ret);
+    return msg_json_dump(json_pack("{s:s}", "path", path), ret);
 }
 
 int msg_tar_req_decode(const void *buf, size_t len, char **ret_path, struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load_obj(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
@@ -67,7 +39,7 @@ int msg_tar_req_decode(const void *buf, size_t len, char **ret_path, struct runr
 
 int msg_tar_result_encode(const struct tar_result *t, char **ret)
 {
-    return dump_obj(json_pack("{s:I,s:I,s:I}", "entries", (json_int_t)t->entries, "bytes",
+    return msg_json_dump(json_pack("{s:I,s:I,s:I}", "entries", (json_int_t)t->entries, "bytes",
                               (json_int_t)t->bytes, "skipped", (json_int_t)t->skipped),
                     ret);
 }
@@ -76,7 +48,7 @@ int msg_tar_result_decode(const void *buf, size_t len, struct tar_result *ret,
                           struct runra_err **err)
 {
     json_t *j = NULL;
-    int r = load_obj(buf, len, &j, err);
+    int r = msg_json_load(buf, len, &j, err);
     if (r < 0)
         return r;
     json_error_t je;
