@@ -237,6 +237,23 @@ int runra_process_signal(runra_client *c, const char *id, const char *ref, int s
 int runra_process_wait(runra_client *c, const char *id, const char *ref, uint64_t timeout_ms,
                        struct runra_exec_result **ret, struct runra_error **err);
 
+/* ---- exposed ports ------------------------------------------------------ */
+
+/* A sandbox's TCP port made reachable on the host's 127.0.0.1:host_port. */
+struct runra_port {
+    uint16_t port;      /* inside the sandbox */
+    uint16_t host_port; /* on the host's loopback */
+    char url[32];       /* "http://127.0.0.1:<host_port>" */
+};
+
+/* EEXIST when already exposed; EBUSY past the per-sandbox limit. */
+int runra_port_expose(runra_client *c, const char *id, uint16_t port, struct runra_port *ret,
+                      struct runra_error **err);
+/* *ret (free() it) holds *ret_n ports. */
+int runra_port_list(runra_client *c, const char *id, struct runra_port **ret, size_t *ret_n,
+                    struct runra_error **err);
+int runra_port_remove(runra_client *c, const char *id, uint16_t port, struct runra_error **err);
+
 /* ---- files ------------------------------------------------------------- */
 
 enum runra_file_type {

@@ -54,6 +54,9 @@ int cmd_ps(struct cli *cli, int argc, char **argv);
 int cmd_start(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_kill(struct cli *cli, int argc, char **argv);
+/* cmd-port.c */
+int cmd_port(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_port[];
 int cmd_wait(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_ps[], cli_usage_start[], cli_usage_logs[], cli_usage_kill[],
     cli_usage_wait[];

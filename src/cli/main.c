@@ -19,6 +19,7 @@ const struct cli_command cli_commands[] = {
     { "wait", cmd_wait, "wait for a background process and exit with its code", cli_usage_wait },
     { "cp", cmd_cp, "copy a file between the host and a sandbox", cli_usage_cp },
     { "files", cmd_files, "list, read, write and manage files in a sandbox", cli_usage_files },
+    { "port", cmd_port, "expose a sandbox's TCP port on 127.0.0.1 (ls, rm)", cli_usage_port },
     { "search", cmd_search, "search file contents in a sandbox (regex)", cli_usage_search },
     { "health", cmd_health, "check runrad", cli_usage_health },
     { "version", cmd_version, "print versions", cli_usage_version },

@@ -92,3 +92,7 @@ enum MHD_Result api_tar_put_end(struct api *a, struct MHD_Connection *c, struct 
 void api_tar_req_done(struct api_req *rq);
 /* api-watch.c: NDJSON file events until the client disconnects. */
 enum MHD_Result api_watch(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+/* api-ports.c: exposed ports. */
+enum MHD_Result api_port_add(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_port_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_port_remove(struct api *a, struct MHD_Connection *c, struct api_req *rq);

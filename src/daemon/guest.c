@@ -68,7 +68,7 @@ static void *reader_main(void *arg)
         /* Frames the guest may send; anything else is a protocol violation. */
         if (!(h.type == FRAME_RESULT || h.type == FRAME_ERROR || h.type == FRAME_EXIT ||
               h.type == FRAME_STDOUT || h.type == FRAME_STDERR || h.type == FRAME_DATA ||
-              h.type == FRAME_HELLO))
+              h.type == FRAME_HELLO || h.type == FRAME_TCP_ACK))
             break;
         if (h.id == 0)
             continue; /* connection-level frames (a repeated HELLO) carry nothing we need */

@@ -47,6 +47,9 @@ static const api_handler handlers[] = {
     [ROUTE_TAR_GET] = api_tar_get,
     [ROUTE_TAR_PUT] = api_tar_put_end,
     [ROUTE_WATCH] = api_watch,
+    [ROUTE_PORT_ADD] = api_port_add,
+    [ROUTE_PORT_LIST] = api_port_list,
+    [ROUTE_PORT_REMOVE] = api_port_remove,
 };
 
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *j)

@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "guest.h"
 #include "manager.h"
+#include "manager-ports.h"
 
 #define UID_BASE_FIRST 0x10000000u /* host uids from 2^28 on are never real users */
 #define UID_SLOTS 4096
@@ -22,6 +23,7 @@ struct sandbox {
     const struct backend_ops *ops;
     struct box *box;
     struct guest *guest;
+    struct port_table *ports; /* exposed ports, made on first use */
     char *dir;
     int refs;
     bool destroying;

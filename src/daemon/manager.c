@@ -105,6 +105,9 @@ static void teardown(struct manager *m, struct sandbox *s)
 {
     if (s->guest)
         guest_shutdown(s->guest); /* wakes every request still using it */
+    /* Listeners and forwarded connections go before the guest stream they
+     * relay over is freed. */
+    ports_table_close(s->ports);
     pthread_mutex_lock(&m->lock);
     while (s->refs > 0)
         pthread_cond_wait(&m->cond, &m->lock);
@@ -113,6 +116,8 @@ static void teardown(struct manager *m, struct sandbox *s)
     if (s->box && s->ops->destroy(s->box, &e) < 0)
         log_warn("event=destroy_failed sandbox=%s err=\"%s\"", s->id, e && e->msg ? e->msg : "?");
     s->box = NULL;
+    ports_table_free(s->ports);
+    s->ports = NULL;
     guest_free(s->guest);
     s->guest = NULL;
     if (s->dir)

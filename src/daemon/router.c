@@ -33,6 +33,10 @@ static const struct route routes[] = {
     {"GET", "/v1/sandboxes/{id}/files/tar", ROUTE_TAR_GET, BODY_NONE},
     {"PUT", "/v1/sandboxes/{id}/files/tar", ROUTE_TAR_PUT, BODY_STREAM},
     {"GET", "/v1/sandboxes/{id}/files/watch", ROUTE_WATCH, BODY_NONE},
+    {"POST", "/v1/sandboxes/{id}/ports", ROUTE_PORT_ADD, BODY_JSON},
+    {"GET", "/v1/sandboxes/{id}/ports", ROUTE_PORT_LIST, BODY_NONE},
+    /* The port travels in the {proc} segment; its handler checks it. */
+    {"DELETE", "/v1/sandboxes/{id}/ports/{proc}", ROUTE_PORT_REMOVE, BODY_NONE},
 };
 
 const struct route *router_table(size_t *ret_n)

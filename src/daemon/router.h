@@ -31,6 +31,9 @@ enum route_id {
     ROUTE_TAR_GET,
     ROUTE_TAR_PUT,
     ROUTE_WATCH,
+    ROUTE_PORT_ADD,
+    ROUTE_PORT_LIST,
+    ROUTE_PORT_REMOVE,
 };
 
 enum route_body { BODY_NONE, BODY_JSON, BODY_STREAM };
@@ -47,7 +50,7 @@ struct route {
 struct route_match {
     const struct route *route;
     char id[ROUTE_ID_MAX]; /* the {id} segment, or "" */
-    /* The {proc} segment (a pid or a tag), or "": any bytes but '/', under
+    /* The {proc} segment (a pid or a tag; for ports, the port), or "": any bytes but '/', under
      * ROUTE_ID_MAX; its handler checks it. */
     char proc[ROUTE_ID_MAX];
 };

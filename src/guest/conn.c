@@ -106,6 +106,15 @@ void conn_commit(struct conn *c, uint16_t type, uint32_t id, size_t len)
     buf_commit(&c->out, FRAME_HDR_SIZE + len);
 }
 
+void conn_send_empty(struct conn *c, uint16_t type, uint32_t id)
+{
+    if (c->dead || !conn_reserve(c, 0))
+        return;
+    struct frame_hdr h = {.len = 0, .id = id, .type = type};
+    frame_hdr_encode(c->out.data + c->out.end, &h);
+    buf_commit(&c->out, FRAME_HDR_SIZE);
+}
+
 void conn_send(struct conn *c, uint16_t type, uint32_t id, const void *payload, size_t len)
 {
     if (c->dead || len > RUNRA_FRAME_MAX_PAYLOAD)

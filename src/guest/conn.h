@@ -39,6 +39,9 @@ void conn_pop(struct conn *c, const struct frame_hdr *h);
 /* Queues one frame. On allocation failure the connection is marked dead,
  * because a silently dropped frame would leave the host waiting forever. */
 void conn_send(struct conn *c, uint16_t type, uint32_t id, const void *payload, size_t len);
+/* Queues a frame with an empty payload, even DATA (which conn_commit drops):
+ * for a forwarded connection, an empty DATA is the end of one direction. */
+void conn_send_empty(struct conn *c, uint16_t type, uint32_t id);
 /* Zero-copy variant: room for a payload of up to max bytes, filled by the
  * caller, then conn_commit with the real length (0 sends nothing). */
 uint8_t *conn_reserve(struct conn *c, size_t max);

@@ -9,6 +9,7 @@
 #include "proto/msg.h"
 #include "search.h"
 #include "tar.h"
+#include "tcp.h"
 #include "watch.h"
 
 struct call *guest_call_find(struct guest *g, uint32_t id)
@@ -50,6 +51,9 @@ void guest_call_abort(struct guest *g, struct call *c)
         break;
     case CALL_WATCH:
         watch_free(c->fwatch);
+        break;
+    case CALL_TCP:
+        tcp_free(c->tcp);
         break;
     case CALL_FREE:
         break;

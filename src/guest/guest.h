@@ -18,9 +18,10 @@ struct search;
 struct tar_get;
 struct tar_put;
 struct fwatch;
+struct tcpfwd;
 
 enum call_kind { CALL_FREE = 0, CALL_EXEC, CALL_READ, CALL_WRITE, CALL_SEARCH,
-                 CALL_TAR_GET, CALL_TAR_PUT, CALL_WATCH };
+                 CALL_TAR_GET, CALL_TAR_PUT, CALL_WATCH, CALL_TCP };
 
 struct call {
     uint32_t id;
@@ -33,6 +34,7 @@ struct call {
         struct tar_get *tar_get;
         struct tar_put *tar_put;
         struct fwatch *fwatch;
+        struct tcpfwd *tcp;
     };
 };
 

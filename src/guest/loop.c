@@ -20,6 +20,7 @@
 #include "proto/msg.h"
 #include "search.h"
 #include "tar.h"
+#include "tcp.h"
 #include "watch.h"
 
 #define POLL_MAX (2 + RUNRA_CALLS_MAX * EXEC_FD_COUNT + PROC_POLL_MAX)
@@ -180,6 +181,10 @@ static void open_call(struct guest *g, const struct frame_hdr *h, const uint8_t 
         nc.kind = CALL_WATCH;
         r = watch_start(g, h->id, p, h->len, &nc.fwatch, &err);
         break;
+    case FRAME_TCP_CONNECT:
+        nc.kind = CALL_TCP;
+        r = tcp_start(g, p, h->len, &nc.tcp, &err);
+        break;
     default:
         return;
     }
@@ -202,6 +207,10 @@ static void continue_call(struct guest *g, const struct frame_hdr *h, const uint
     switch (c->kind) {
     case CALL_EXEC:
         exec_frame(g, c->exec, h->type, p, h->len);
+        return;
+    case CALL_TCP:
+        if (tcp_frame(g, h->id, c->tcp, h->type, p, h->len))
+            guest_call_abort(g, c);
         return;
     case CALL_WRITE:
         if (h->type == FRAME_DATA && file_write_data(g, h->id, c->wr, p, h->len)) {
@@ -259,12 +268,14 @@ static void dispatch(struct guest *g, const struct frame_hdr *h, const uint8_t *
     case FRAME_TAR_GET:
     case FRAME_TAR_PUT:
     case FRAME_WATCH:
+    case FRAME_TCP_CONNECT:
         open_call(g, h, p);
         break;
     case FRAME_STDIN:
     case FRAME_SIGNAL:
     case FRAME_CANCEL:
     case FRAME_DATA:
+    case FRAME_TCP_ACK:
         continue_call(g, h, p);
         break;
     default:
@@ -346,6 +357,7 @@ static uint64_t step_calls(struct guest *g, uint64_t now, bool *ret_blocked)
             break;
         }
         case CALL_WRITE:
+        case CALL_TCP: /* driven by its socket's poll events */
         case CALL_FREE:
             break;
         }
@@ -357,6 +369,7 @@ static uint64_t step_calls(struct guest *g, uint64_t now, bool *ret_blocked)
 struct watch {
     struct call *call;
     struct exec *exec;
+    struct tcpfwd *tcp;
     enum exec_fd what;
 };
 
@@ -383,6 +396,13 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
                  * so the exec event pass below skips this entry. */
                 watch[n] = (struct watch){.call = c};
                 pfd[n++] = (struct pollfd){.fd = watch_fd(c->fwatch), .events = POLLIN};
+                continue;
+            }
+            if (c->kind == CALL_TCP) {
+                /* One socket per forwarded connection, within the slot's
+                 * share of POLL_MAX. */
+                watch[n] = (struct watch){.call = c, .tcp = c->tcp};
+                tcp_pollfd(g, c->tcp, &pfd[n++]);
                 continue;
             }
             if (c->kind != CALL_EXEC)
@@ -415,6 +435,10 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
             if (pfd[i].revents && watch[i].call->kind == CALL_EXEC &&
                 watch[i].call->exec == watch[i].exec)
                 exec_event(g, watch[i].exec, watch[i].what, pfd[i].revents);
+            else if (pfd[i].revents && watch[i].call->kind == CALL_TCP &&
+                     watch[i].call->tcp == watch[i].tcp &&
+                     tcp_event(g, watch[i].call->id, watch[i].tcp, pfd[i].revents))
+                guest_call_abort(g, watch[i].call);
         proc_events(g, pfd + proc_base, n - proc_base);
 
         if (!g->conn) {

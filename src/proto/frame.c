@@ -31,6 +31,7 @@ static const struct {
     {FRAME_SEARCH, "search"},
     {FRAME_TAR_GET, "tar_get"}, {FRAME_TAR_PUT, "tar_put"},
     {FRAME_WATCH, "watch"},
+    {FRAME_TCP_CONNECT, "tcp_connect"}, {FRAME_TCP_ACK, "tcp_ack"},
 };
 
 const char *frame_type_name(uint16_t type)

@@ -40,6 +40,8 @@ enum frame_type {
     FRAME_TAR_GET = 55,    /* h->g, JSON {"path"}: DATA (a tar stream)... then RESULT tar_result */
     FRAME_TAR_PUT = 56,    /* h->g, JSON {"path"}: then DATA...; empty DATA = end -> RESULT */
     FRAME_WATCH = 57,      /* h->g, JSON {"path","recursive"}: DATA (NDJSON events, the first is ready) until CANCEL */
+    FRAME_TCP_CONNECT = 70,/* h->g, JSON {"port"}: DATA both ways (empty = EOF), TCP_ACK, until RESULT/ERROR */
+    FRAME_TCP_ACK = 71,    /* both, JSON {"bytes"}: relay bytes delivered, returning send credit */
     FRAME_SEARCH = 50,     /* h->g, JSON search request: DATA (NDJSON matches)... then RESULT */
 };
 
