@@ -1,6 +1,6 @@
 /* TAR_GET and TAR_PUT inside the sandbox: packing streams DATA frames while
  * the host keeps up; unpacking spools the upload to an unnamed file on the
- * target's file system (bounded by the sandbox's disk), then checks and
+ * target's file system, bounded by the sandbox's disk, then checks and
  * extracts it in bounded steps (src/tar/tarx.c). */
 #pragma once
 
