@@ -231,7 +231,9 @@ static void *acceptor_main(void *arg)
         }
         *pc = (struct port_conn){.t = t, .port = pf->port, .fd = fd, .credit = RUNRA_TCP_WINDOW};
         pthread_mutex_lock(&t->lock);
-        bool full = t->nconns >= RUNRA_TCP_CONNS_MAX || t->closed;
+        /* A connection accepted while the port is being removed must not
+         * outlive it: port_stop only closes connections it can see. */
+        bool full = t->nconns >= RUNRA_TCP_CONNS_MAX || t->closed || pf->closing;
         pthread_t th;
         pthread_attr_t attr;
         pthread_attr_init(&attr);

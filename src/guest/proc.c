@@ -52,6 +52,7 @@ struct proc {
     int status;
     struct chunk *head, *tail;
     size_t ring;           /* bytes held in the chunks */
+    size_t mem;            /* the same plus the chunks' headers: many tiny writes cost more */
     uint64_t out_total, err_total;
     uint32_t follow[RUNRA_PROC_FOLLOWERS_MAX];
     size_t nfollow;
@@ -94,6 +95,7 @@ static void ring_clear(struct proc *p)
     }
     p->tail = NULL;
     p->ring = 0;
+    p->mem = 0;
 }
 
 static void proc_free(struct proc *p)
@@ -124,18 +126,24 @@ static void ring_add(struct proc *p, uint16_t type, const uint8_t *d, size_t n)
         p->head = c;
     p->tail = c;
     p->ring += n;
-    while (p->ring > RUNRA_PROC_LOG_MAX) {
+    p->mem += sizeof(*c) + n;
+    /* The data is bounded, and so is the memory that holds it: a process
+     * writing one byte per write() makes a chunk per byte, so past twice
+     * the bound whole old chunks go, headers included. */
+    while (p->ring > RUNRA_PROC_LOG_MAX || p->mem > 2 * (size_t)RUNRA_PROC_LOG_MAX) {
         struct chunk *h = p->head;
-        size_t drop = p->ring - RUNRA_PROC_LOG_MAX;
+        size_t drop = p->ring > RUNRA_PROC_LOG_MAX ? p->ring - RUNRA_PROC_LOG_MAX : h->len;
         if (drop > h->len)
             drop = h->len;
         h->off += (uint32_t)drop;
         h->len -= (uint32_t)drop;
         p->ring -= drop;
+        p->mem -= drop;
         if (h->len == 0) {
             p->head = h->next;
             if (!p->head)
                 p->tail = NULL;
+            p->mem -= sizeof(*h);
             free(h);
         }
     }

@@ -13,6 +13,7 @@
 #define RUNRA_TAR_ENTRY_MAX RUNRA_FILE_MAX  /* bytes of one entry */
 #define RUNRA_TAR_NAME_MAX RUNRA_PATH_MAX   /* an entry's name and link target */
 #define RUNRA_TAR_DEPTH_MAX 256             /* directory depth while packing */
+#define RUNRA_TAR_LINK_NAMES_MAX (16u << 20) /* bytes of symlink names remembered while checking */
 
 struct tar_result {
     uint64_t entries; /* entries packed or extracted */

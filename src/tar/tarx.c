@@ -113,6 +113,7 @@ bool tarx_symlink_inside(const char *name, const char *target)
 struct strset {
     char **slot;
     size_t cap, n;
+    size_t bytes; /* of the names held, bounded by RUNRA_TAR_LINK_NAMES_MAX */
 };
 
 static uint64_t hash(const char *s, size_t n)
@@ -140,6 +141,10 @@ static int strset_add(struct strset *set, const char *s)
 {
     if (strset_has(set, s, strlen(s)))
         return 0;
+    /* A few hundred KiB of gzip can hold 100,000 long symlink names; what
+     * the checker remembers of them is bounded like everything else. */
+    if (set->bytes + strlen(s) + 1 + 2 * sizeof(char *) > RUNRA_TAR_LINK_NAMES_MAX)
+        return -E2BIG;
     if ((set->n + 1) * 2 > set->cap) {
         size_t cap = set->cap ? set->cap * 2 : 64;
         char **slot = calloc(cap, sizeof(*slot));
@@ -166,6 +171,7 @@ static int strset_add(struct strset *set, const char *s)
         j = (j + 1) & (set->cap - 1);
     set->slot[j] = v;
     set->n++;
+    set->bytes += strlen(v) + 1 + 2 * sizeof(char *);
     return 0;
 }
 
@@ -574,7 +580,9 @@ static int check_entry(struct tarx_unpack *u, struct archive_entry *e, struct ru
             return err_set(err, EINVAL, "entry '%s': symlink to '%s' leaves the target", raw,
                            target ? target : "");
         if ((r = strset_add(&u->links, name)) < 0)
-            return r;
+            return r == -E2BIG ? err_set(err, E2BIG, "entry '%s': more symlinks than %u bytes of names",
+                                         raw, RUNRA_TAR_LINK_NAMES_MAX)
+                               : r;
     } else if (type == AE_IFREG) {
         if (archive_entry_size(e) < 0 || (uint64_t)archive_entry_size(e) > RUNRA_TAR_ENTRY_MAX)
             return err_set(err, EFBIG, "entry '%s': larger than %llu bytes", raw,
@@ -673,12 +681,17 @@ static int extract_entry(struct tarx_unpack *u, struct archive_entry *e, const c
         *ret_op = "mkdir";
         if (!strcmp(u->cur, "."))
             return 0;
-        if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST)
+        bool made = mkdirat(pfd, base, 0700) == 0;
+        if (!made && errno != EEXIST)
             return -errno;
         fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return -errno;
-        /* The owner keeps write access so the entries inside can follow. */
+        /* A directory that was already there keeps its mode: an archive
+         * must not open up, say, an existing ~/.ssh on a host download.
+         * The owner keeps write access so the entries inside can follow. */
+        if (!made)
+            return 0;
         return fchmod(fd, perm | S_IRWXU) < 0 ? -errno : 0;
     case AE_IFLNK:
         *ret_op = "symlink";

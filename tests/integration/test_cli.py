@@ -381,9 +381,13 @@ def _ppid(pid):
 
 
 def _daemons(state):
-    found = procs_with_cmdline(state)
+    """runrad processes on state: the daemon also runs mkfs and clones
+    sandboxes (which show its command line until they exec), so count only
+    runrad command lines whose parent is not one of them; a process gone
+    before its parent could be read was one of those short-lived helpers."""
+    found = [(pid, cmd) for pid, cmd in procs_with_cmdline(state) if "runrad" in cmd.split(" ")[0]]
     pids = {pid for pid, _ in found}
-    return [(pid, cmd) for pid, cmd in found if _ppid(pid) not in pids]
+    return [(pid, cmd) for pid, cmd in found if _ppid(pid) not in pids and _ppid(pid) != -1]
 
 
 def test_autostart(tmp_path_factory):

@@ -290,3 +290,31 @@ def test_cli_download_of_hostile_tree_stays_in_target(daemon, client, sandbox, t
     assert b"leaves the target" in p.stderr
     assert not os.path.exists(tmp_path / "got" / "esc")
     assert list((tmp_path / "victim").iterdir()) == []
+
+
+def test_existing_directory_keeps_its_mode(client, sandbox):
+    # An archive may create directories with its modes, but one that was
+    # already there keeps its own: a download into ~ must not open ~/.ssh.
+    client.sh(sandbox, "mkdir -p /workspace/keep/.ssh && chmod 700 /workspace/keep/.ssh")
+    data = build([({"name": ".ssh", "type": tarfile.DIRTYPE, "mode": 0o777}, None),
+                  ({"name": "fresh", "type": tarfile.DIRTYPE, "mode": 0o751}, None),
+                  reg(".ssh/authorized_keys", b"k", 0o600)])
+    r = put_tar(client, sandbox, "/workspace/keep", data)
+    assert r.status == 200, r
+    assert client.sh(sandbox, "stat -c %a /workspace/keep/.ssh /workspace/keep/fresh") == "700\n751\n"
+
+
+def test_symlink_names_are_bounded(client, sandbox):
+    # Thousands of long symlink names compress to almost nothing; what the
+    # checker remembers of them is bounded (16 MiB), and nothing is written.
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w:gz", format=tarfile.PAX_FORMAT, compresslevel=1) as t:
+        for i in range(4400):
+            ti = tarfile.TarInfo("d/" + "/".join(["x" * 200] * 19) + f"/{i:05d}")
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "."
+            t.addfile(ti)
+    r = put_tar(client, sandbox, "/workspace/many-links", b.getvalue(), timeout=300)
+    assert r.status == 413, r
+    assert "symlinks" in r.json()["error"]["message"], r
+    assert client.exec(sandbox, "ls -A /workspace/many-links 2>/dev/null | wc -l")["stdout"] == "0\n"
