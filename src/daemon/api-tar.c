@@ -25,7 +25,7 @@ static int tar_path(struct MHD_Connection *c, const char **ret, struct runra_err
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     _cleanup_err_ struct runra_err *e = NULL;
-    ssize_t n = tar_rstream_read(cls, buf, max, &e);
+    ssize_t n = file_rstream_read(cls, buf, max, &e);
     if (n == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     /* A failure after the first byte can only cut the response short; the
@@ -35,13 +35,13 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
     return n;
 }
 
-static void read_free(void *cls) { tar_rstream_close(cls); }
+static void read_free(void *cls) { file_rstream_close(cls); }
 
 enum MHD_Result api_tar_get(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
     _cleanup_err_ struct runra_err *e = NULL;
     const char *path = NULL;
-    struct tar_rstream *st = NULL;
+    struct file_rstream *st = NULL;
     int r = tar_path(c, &path, &e);
     if (r >= 0)
         r = manager_tar_get_open(a->m, rq->match.id, path, &st, &e);
@@ -50,7 +50,7 @@ enum MHD_Result api_tar_get(struct api *a, struct MHD_Connection *c, struct api_
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, read_cb, st, read_free);
     if (!resp) {
-        tar_rstream_close(st);
+        file_rstream_close(st);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/x-tar");

@@ -12,6 +12,8 @@ struct file_rstream {
     struct manager *m;
     struct sandbox *s;
     struct guest_call *call;
+    const char *what;            /* "read", "tar": for messages */
+    rstream_check_fn check;      /* validates the final RESULT, or NULL */
     struct guest_frame *pending; /* a DATA frame not yet fully handed out */
     size_t off;
     bool done;
@@ -136,36 +138,48 @@ int manager_file_remove(struct manager *m, const char *id, const char *path, boo
     return r;
 }
 
-int manager_file_read_open(struct manager *m, const char *id, const char *path, uint64_t offset,
-                           uint64_t limit, struct file_rstream **ret, struct runra_err **err)
+/* Waits until the stream has bytes to hand out or has ended: DATA frames
+ * with bytes are kept, the RESULT (checked) ends it, an ERROR fails it, and
+ * stray frame types are ignored. */
+static int rstream_fetch(struct file_rstream *st, struct runra_err **err)
+{
+    while (!st->pending && !st->done) {
+        struct guest_frame *f = NULL;
+        int r = guest_call_recv(st->call, now_ms() + FILE_CALL_TIMEOUT_MS, &f);
+        if (r < 0)
+            return err_set(err, r == -ETIMEDOUT ? ETIMEDOUT : EPIPE,
+                           "sandbox stopped answering the %s", st->what);
+        if (f->type == FRAME_DATA && f->len > 0) {
+            st->pending = f;
+            st->off = 0;
+            continue;
+        }
+        if (f->type == FRAME_RESULT) {
+            r = st->check ? st->check(f, err) : 0;
+            st->done = true;
+        } else if (f->type == FRAME_ERROR) {
+            r = guest_frame_error(f, st->what, err);
+        }
+        free(f);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int manager_rstream_start(struct manager *m, struct sandbox *s, struct guest_call *call,
+                          const char *what, rstream_check_fn check, struct file_rstream **ret,
+                          struct runra_err **err)
 {
     struct file_rstream *st = calloc(1, sizeof(*st));
-    if (!st)
+    if (!st) {
+        guest_call_end(call);
+        manager_release(m, s);
         return -ENOMEM;
-    struct file_req req = {.path = (char *)path, .offset = offset, .limit = limit};
-    int r = start_req(m, id, FRAME_FILE_READ, &req, &st->s, &st->call, err);
-    if (r < 0) {
-        free(st);
-        return r;
     }
-    st->m = m;
-    /* Wait for the first frame so errors surface before any bytes do. */
-    struct guest_frame *f = NULL;
-    r = guest_call_recv(st->call, now_ms() + FILE_CALL_TIMEOUT_MS, &f);
-    if (r < 0) {
-        r = err_set(err, r == -ETIMEDOUT ? ETIMEDOUT : EPIPE, "sandbox did not answer the read");
-    } else if (f->type == FRAME_ERROR) {
-        r = guest_frame_error(f, "read", err);
-        free(f);
-    } else if (f->type == FRAME_RESULT) {
-        free(f);
-        st->done = true;
-    } else if (f->type == FRAME_DATA) {
-        st->pending = f;
-    } else {
-        free(f);
-        r = err_set(err, EPROTO, "sandbox answered a read with an unexpected frame");
-    }
+    *st = (struct file_rstream){.m = m, .s = s, .call = call, .what = what, .check = check};
+    /* Wait for the first answer so errors surface before any bytes do. */
+    int r = rstream_fetch(st, err);
     if (r < 0) {
         file_rstream_close(st);
         return r;
@@ -174,30 +188,31 @@ int manager_file_read_open(struct manager *m, const char *id, const char *path, 
     return 0;
 }
 
+static int check_size(const struct guest_frame *f, struct runra_err **err)
+{
+    uint64_t size;
+    return msg_size_decode(f->data, f->len, &size, err);
+}
+
+int manager_file_read_open(struct manager *m, const char *id, const char *path, uint64_t offset,
+                           uint64_t limit, struct file_rstream **ret, struct runra_err **err)
+{
+    struct file_req req = {.path = (char *)path, .offset = offset, .limit = limit};
+    struct sandbox *s;
+    struct guest_call *call;
+    int r = start_req(m, id, FRAME_FILE_READ, &req, &s, &call, err);
+    if (r < 0)
+        return r;
+    return manager_rstream_start(m, s, call, "read", check_size, ret, err);
+}
+
 ssize_t file_rstream_read(struct file_rstream *st, void *buf, size_t max, struct runra_err **err)
 {
-    while (!st->pending) {
-        if (st->done)
-            return 0;
-        struct guest_frame *f = NULL;
-        int r = guest_call_recv(st->call, now_ms() + FILE_CALL_TIMEOUT_MS, &f);
-        if (r < 0)
-            return err_set(err, r == -ETIMEDOUT ? ETIMEDOUT : EPIPE,
-                           "sandbox stopped sending the file");
-        if (f->type == FRAME_DATA && f->len > 0) {
-            st->pending = f;
-            st->off = 0;
-        } else if (f->type == FRAME_RESULT) {
-            st->done = true;
-            free(f);
-        } else if (f->type == FRAME_ERROR) {
-            r = guest_frame_error(f, "read", err);
-            free(f);
-            return r;
-        } else {
-            free(f);
-        }
-    }
+    int r = rstream_fetch(st, err);
+    if (r < 0)
+        return r;
+    if (!st->pending)
+        return 0;
     size_t left = st->pending->len - st->off;
     size_t n = left < max ? left : max;
     memcpy(buf, st->pending->data + st->off, n);

@@ -77,3 +77,12 @@ void manager_release(struct manager *m, struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);
 /* The sandbox env with the request's "K=V" entries laid over it. */
 int manager_env_merge(const struct kv_list *base, char **over, char ***ret);
+
+/* A stream of DATA frames ending in a RESULT, read by an HTTP response:
+ * file reads and tar downloads. check validates the RESULT (may be NULL). */
+typedef int (*rstream_check_fn)(const struct guest_frame *f, struct runra_err **err);
+/* Takes over s (acquired) and call, also on failure; waits for the first
+ * answer so a missing file is an error here, not mid-response. */
+int manager_rstream_start(struct manager *m, struct sandbox *s, struct guest_call *call,
+                          const char *what, rstream_check_fn check, struct file_rstream **ret,
+                          struct runra_err **err);

@@ -13,15 +13,6 @@
  * arrived, so the final answer may take longer than a file call's. */
 #define TAR_FINISH_TIMEOUT_MS (10u * 60 * 1000)
 
-struct tar_rstream {
-    struct manager *m;
-    struct sandbox *s;
-    struct guest_call *call;
-    struct guest_frame *pending; /* a DATA frame not yet fully handed out */
-    size_t off;
-    bool done;
-};
-
 struct tar_wstream {
     struct manager *m;
     struct sandbox *s;
@@ -50,85 +41,21 @@ static int start(struct manager *m, const char *id, uint16_t type, const char *p
     return 0;
 }
 
-void tar_rstream_close(struct tar_rstream *st)
+static int check_result(const struct guest_frame *f, struct runra_err **err)
 {
-    if (!st)
-        return;
-    free(st->pending);
-    guest_call_end(st->call);
-    if (st->s)
-        manager_release(st->m, st->s);
-    free(st);
-}
-
-/* Waits for the next DATA frame with bytes, the RESULT or an ERROR. */
-static int fetch(struct tar_rstream *st, struct runra_err **err)
-{
-    while (!st->pending && !st->done) {
-        struct guest_frame *f = NULL;
-        int r = guest_call_recv(st->call, now_ms() + FILE_CALL_TIMEOUT_MS, &f);
-        if (r < 0)
-            return err_set(err, r == -ETIMEDOUT ? ETIMEDOUT : EPIPE,
-                           "sandbox stopped sending the archive");
-        if (f->type == FRAME_DATA && f->len > 0) {
-            st->pending = f;
-            st->off = 0;
-            continue;
-        }
-        if (f->type == FRAME_RESULT) {
-            struct tar_result res;
-            r = msg_tar_result_decode(f->data, f->len, &res, err);
-            free(f);
-            if (r < 0)
-                return r;
-            st->done = true;
-        } else if (f->type == FRAME_ERROR) {
-            r = guest_frame_error(f, "tar", err);
-            free(f);
-            return r;
-        } else {
-            free(f);
-        }
-    }
-    return 0;
+    struct tar_result res;
+    return msg_tar_result_decode(f->data, f->len, &res, err);
 }
 
 int manager_tar_get_open(struct manager *m, const char *id, const char *path,
-                         struct tar_rstream **ret, struct runra_err **err)
+                         struct file_rstream **ret, struct runra_err **err)
 {
-    struct tar_rstream *st = calloc(1, sizeof(*st));
-    if (!st)
-        return -ENOMEM;
-    int r = start(m, id, FRAME_TAR_GET, path, &st->s, &st->call, err);
-    if (r < 0) {
-        free(st);
-        return r;
-    }
-    st->m = m;
-    if ((r = fetch(st, err)) < 0) {
-        tar_rstream_close(st);
-        return r;
-    }
-    *ret = st;
-    return 0;
-}
-
-ssize_t tar_rstream_read(struct tar_rstream *st, void *buf, size_t max, struct runra_err **err)
-{
-    int r = fetch(st, err);
+    struct sandbox *s;
+    struct guest_call *call;
+    int r = start(m, id, FRAME_TAR_GET, path, &s, &call, err);
     if (r < 0)
         return r;
-    if (!st->pending)
-        return 0;
-    size_t left = st->pending->len - st->off;
-    size_t n = left < max ? left : max;
-    memcpy(buf, st->pending->data + st->off, n);
-    st->off += n;
-    if (st->off == st->pending->len) {
-        free(st->pending);
-        st->pending = NULL;
-    }
-    return (ssize_t)n;
+    return manager_rstream_start(m, s, call, "tar", check_result, ret, err);
 }
 
 int manager_tar_put_open(struct manager *m, const char *id, const char *path,

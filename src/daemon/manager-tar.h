@@ -11,14 +11,12 @@
 
 struct manager;
 
-/* A download. Opening waits for the guest's first answer, so a missing
- * directory is an error here and not halfway through a response. */
-struct tar_rstream;
+/* A download, read with file_rstream_read/close (manager.h) like a file.
+ * Opening waits for the guest's first answer, so a missing directory is an
+ * error here and not halfway through a response. */
+struct file_rstream;
 int manager_tar_get_open(struct manager *m, const char *id, const char *path,
-                         struct tar_rstream **ret, struct runra_err **err);
-/* Copies up to max bytes into buf: bytes (> 0), 0 at the end, or -errno. */
-ssize_t tar_rstream_read(struct tar_rstream *s, void *buf, size_t max, struct runra_err **err);
-void tar_rstream_close(struct tar_rstream *s);
+                         struct file_rstream **ret, struct runra_err **err);
 
 /* An upload, streamed as it arrives; finish waits for the extraction. */
 struct tar_wstream;
