@@ -197,12 +197,16 @@ struct runra_process_opts {
     size_t n_env;
     const char *cwd;
     const char *tag; /* NULL: none; unique among running processes */
+    /* Non-zero: the process runs on a pseudo-terminal of this size (its
+     * stdin, stdout and stderr, and its controlling terminal). */
+    unsigned pty_cols, pty_rows;
 };
 
 struct runra_process {
     int64_t pid;
     char *tag;   /* or NULL */
     char **argv; /* NULL-terminated */
+    bool pty;    /* runs on a pseudo-terminal */
     bool running;
     int exit_code; /* when !running */
     int signal;
@@ -236,6 +240,54 @@ int runra_process_signal(runra_client *c, const char *id, const char *ref, int s
 /* Waits for the exit (timeout_ms 0: no bound; ETIMEDOUT past it). */
 int runra_process_wait(runra_client *c, const char *id, const char *ref, uint64_t timeout_ms,
                        struct runra_exec_result **ret, struct runra_error **err);
+
+/* Sets the window size of a pty process's terminal. */
+int runra_process_resize(runra_client *c, const char *id, const char *ref, unsigned cols,
+                         unsigned rows, struct runra_error **err);
+
+/* ---- interactive attach (a WebSocket onto a process) -------------------- */
+
+typedef struct runra_attach runra_attach;
+
+struct runra_attach_opts {
+    uint64_t tail;      /* first replay the log ring's last tail bytes (0: all it holds) */
+    bool kill_on_close; /* end the process when this attach ends (runra exec -it) */
+};
+
+enum runra_attach_kind {
+    RUNRA_ATTACH_OUTPUT = 1, /* stream, data, len */
+    RUNRA_ATTACH_EXIT,       /* exit_code, signal: the process exited */
+    RUNRA_ATTACH_ERROR,      /* message: a control message failed; the session goes on */
+    RUNRA_ATTACH_CLOSED,     /* close_code, message: the session is over */
+};
+
+struct runra_attach_event {
+    enum runra_attach_kind kind;
+    enum runra_stream stream;
+    const void *data; /* valid until the next call on the attach */
+    size_t len;
+    int exit_code, signal;
+    int close_code;      /* 1000 normal; 1006 the connection dropped without a close */
+    const char *message; /* valid until the next call on the attach */
+};
+
+/* Attaches over its own connection (c stays usable). ref: a pid or a tag. */
+int runra_process_attach(runra_client *c, const char *id, const char *ref,
+                         const struct runra_attach_opts *opts, runra_attach **ret,
+                         struct runra_error **err);
+/* The connection, to poll for POLLIN. */
+int runra_attach_fd(const runra_attach *a);
+/* The next event without blocking: 1 with *ev set, 0 when none is complete
+ * yet (poll the fd), or -errno. After CLOSED every call returns CLOSED. */
+int runra_attach_next(runra_attach *a, struct runra_attach_event *ev, struct runra_error **err);
+/* Input for the process (its stdin, or what is typed at its terminal). */
+int runra_attach_write(runra_attach *a, const void *data, size_t len, struct runra_error **err);
+int runra_attach_resize(runra_attach *a, unsigned cols, unsigned rows, struct runra_error **err);
+int runra_attach_signal(runra_attach *a, int sig, struct runra_error **err);
+/* Closes the process's stdin (on a terminal: types the EOF character). */
+int runra_attach_eof(runra_attach *a, struct runra_error **err);
+/* Sends a close and drops the connection; NULL is fine. */
+void runra_attach_close(runra_attach *a);
 
 /* ---- exposed ports ------------------------------------------------------ */
 

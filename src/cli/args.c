@@ -336,6 +336,7 @@ static int exec_pass(int argc, char **argv, struct exec_args *a, struct runra_er
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
         { "interactive", no_argument, NULL, 'i' },
+        { "tty", no_argument, NULL, 't' },
         { "no-stream", no_argument, NULL, OPT_NO_STREAM },
         COMMON_LONGOPTS,
         { 0 },
@@ -343,7 +344,7 @@ static int exec_pass(int argc, char **argv, struct exec_args *a, struct runra_er
     opterr = 0;
     optind = 0;
     int c, r;
-    while ((c = getopt_long(argc, argv, "+:e:w:ih", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:e:w:ith", longopts, NULL)) != -1) {
         if (c == '?' || c == ':')
             return getopt_error(c, argv, err);
         if (common_opt(c, &a->common))
@@ -364,6 +365,10 @@ static int exec_pass(int argc, char **argv, struct exec_args *a, struct runra_er
             break;
         case 'i':
             a->interactive = true;
+            r = 0;
+            break;
+        case 't':
+            a->tty = true;
             r = 0;
             break;
         case OPT_NO_STREAM:

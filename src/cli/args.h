@@ -67,6 +67,7 @@ struct exec_args {
     uint64_t timeout_ms;
     uint64_t max_output;
     bool interactive;
+    bool tty;       /* -t: a pseudo-terminal, attached over a WebSocket */
     bool no_stream; /* --no-stream: one buffered answer instead of live output */
     char **cmd; /* NULL-terminated, points into argv */
 };

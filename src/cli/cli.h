@@ -60,6 +60,12 @@ extern const char cli_usage_port[];
 int cmd_wait(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_ps[], cli_usage_start[], cli_usage_logs[], cli_usage_kill[],
     cli_usage_wait[];
+/* cmd-attach.c: exec -t (a pty process, attached, killed when the session
+ * ends; returns its exit code) and attach. */
+int cli_exec_tty(runra_client *c, const char *id, const struct runra_exec_opts *o,
+                 bool send_stdin);
+int cmd_attach(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_attach[];
 /* exec's default: output written as it arrives; the result has no output. */
 int cli_exec_stream(runra_client *c, const char *id, const struct runra_exec_opts *o,
                     struct runra_exec_result **ret, struct runra_error **err);

@@ -23,7 +23,11 @@ const char cli_usage_exec[] =
     "  -w, --workdir DIR   working directory inside\n"
     "  --timeout DUR       kill the command after DUR (seconds, or 500ms, 10m, 1h)\n"
     "  --max-output BYTES  output kept per stream (more is dropped, with a note)\n"
-    "  -i, --interactive   pass runra's stdin to the command (read to EOF first)\n"
+    "  -i, --interactive   pass runra's stdin to the command (read to EOF first;\n"
+    "                      with -t, live, key by key)\n"
+    "  -t, --tty           run the command on a pseudo-terminal and attach this\n"
+    "                      terminal to it (raw mode, window size forwarded): -it\n"
+    "                      for an interactive shell\n"
     "  --no-stream         wait for the command and print its output at the end\n"
     "                      (stdout, then stderr) instead of as it comes\n"
     "  --json              print runrad's whole answer (output in base64) as JSON\n"
@@ -137,6 +141,11 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
         return CLI_OK;
     }
     cli_apply_common(cli, &a.common);
+    if (a.tty && (a.no_stream || cli->json || a.timeout_ms || a.max_output)) {
+        exec_args_done(&a);
+        return cli_usage_error("exec", "-t does not combine with --no-stream, --json, "
+                                       "--timeout or --max-output");
+    }
 
     struct runra_exec_opts o = {
         .argv = (const char *const *)a.cmd,
@@ -149,11 +158,16 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
     _cleanup_free_ char *in = NULL;
     runra_client *c;
     int rc = CLI_OK;
-    if (a.interactive)
+    if (a.interactive && !a.tty)
         rc = stdin_for(&o, &in);
     if (rc == CLI_OK && cli_client(cli, &c) < 0)
         rc = CLI_FAIL;
     if (rc != CLI_OK) {
+        exec_args_done(&a);
+        return rc;
+    }
+    if (a.tty) {
+        rc = cli_exec_tty(c, a.id, &o, a.interactive);
         exec_args_done(&a);
         return rc;
     }

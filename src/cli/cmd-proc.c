@@ -16,11 +16,13 @@ const char cli_usage_ps[] =
     "Lists the background processes of sandbox ID (running and recently exited).\n";
 
 const char cli_usage_start[] =
-    "Usage: runra start [--tag T] [-e K=V] [-w DIR] ID -- CMD [ARG...]\n"
+    "Usage: runra start [--tag T] [-t] [-e K=V] [-w DIR] ID -- CMD [ARG...]\n"
     "Starts CMD in sandbox ID in the background and prints its pid. It keeps\n"
     "running after runra exits; name it later by pid or by tag.\n"
     "\n"
     "  --tag T             a name for it, unique among running processes\n"
+    "  -t, --tty           run it on a pseudo-terminal (80x24 until a client\n"
+    "                      attaches with `runra attach` and sends its size)\n"
     "  -e, --env K=V       environment variable (repeatable)\n"
     "  -w, --workdir DIR   working directory inside\n";
 
@@ -136,8 +138,10 @@ int cmd_start(struct cli *cli, int argc, char **argv)
     struct cli_common co = { 0 };
     struct kv_vec env = { 0 };
     const char *tag = NULL, *cwd = NULL;
+    bool tty = false;
     const struct simple_opt opts[] = {
         { .name = "tag", .has_arg = true, .value = &tag },
+        { .name = "tty", .short_name = 't', .flag = &tty },
         { .name = "env", .short_name = 'e', .has_arg = true, .kv = &env },
         { .name = "workdir", .short_name = 'w', .has_arg = true, .value = &cwd },
     };
@@ -169,6 +173,8 @@ int cmd_start(struct cli *cli, int argc, char **argv)
         .n_env = env.n,
         .cwd = cwd,
         .tag = tag,
+        .pty_cols = tty ? 80 : 0,
+        .pty_rows = tty ? 24 : 0,
     };
     struct runra_error *e = NULL;
     struct runra_process *p = NULL;

@@ -16,6 +16,7 @@ const struct cli_command cli_commands[] = {
     { "ps", cmd_ps, "list a sandbox's background processes", cli_usage_ps },
     { "logs", cmd_logs, "print (or follow) a background process's output", cli_usage_logs },
     { "kill", cmd_kill, "send a signal to a background process", cli_usage_kill },
+    { "attach", cmd_attach, "attach this terminal to a background process", cli_usage_attach },
     { "wait", cmd_wait, "wait for a background process and exit with its code", cli_usage_wait },
     { "cp", cmd_cp, "copy a file between the host and a sandbox", cli_usage_cp },
     { "files", cmd_files, "list, read, write and manage files in a sandbox", cli_usage_files },

@@ -254,6 +254,57 @@ static int parse_command(json_t *command, json_t *argv, json_t *env, const char 
     return 0;
 }
 
+/* "pty": true (80x24), false, or {"cols","rows"}. */
+static int parse_pty(json_t *v, uint16_t *cols, uint16_t *rows, struct runra_err **err)
+{
+    if (json_is_boolean(v)) {
+        if (json_is_true(v)) {
+            *cols = RUNRA_PTY_COLS_DEFAULT;
+            *rows = RUNRA_PTY_ROWS_DEFAULT;
+        }
+        return 0;
+    }
+    json_error_t je;
+    json_int_t c = 0, r = 0;
+    if (!json_is_object(v) ||
+        json_unpack_ex(v, &je, JSON_STRICT, "{s:I,s:I}", "cols", &c, "rows", &r) < 0)
+        return err_set(err, EINVAL, "pty must be true, false or {\"cols\": N, \"rows\": N}");
+    int e = proc_check_dim(c, "pty.cols", err);
+    if (e >= 0)
+        e = proc_check_dim(r, "pty.rows", err);
+    if (e < 0)
+        return e;
+    *cols = (uint16_t)c;
+    *rows = (uint16_t)r;
+    return 0;
+}
+
+enum MHD_Result api_proc_resize(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    json_auto_t *j = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = proc_ref(rq, &e);
+    if (r >= 0)
+        r = api_body_json(rq, &j, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    json_error_t je;
+    json_int_t cols = 0, rows = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:I,s:I}", "cols", &cols, "rows", &rows) < 0)
+        return api_respond_errf(c, EINVAL, "invalid resize request: %s", je.text);
+    r = proc_check_dim(cols, "cols", &e);
+    if (r >= 0)
+        r = proc_check_dim(rows, "rows", &e);
+    if (r >= 0)
+        r = manager_proc_resize(a->m, rq->match.id, rq->match.proc, (uint16_t)cols,
+                                (uint16_t)rows, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    return api_respond_json(c, 200, json_pack("{s:I,s:I}", "cols", cols, "rows", rows));
+}
+
 enum MHD_Result api_proc_start(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
     _cleanup_err_ struct runra_err *e = NULL;
@@ -264,19 +315,22 @@ enum MHD_Result api_proc_start(struct api *a, struct MHD_Connection *c, struct a
     if (r < 0)
         return api_respond_err(c, r, e);
     json_error_t je;
-    json_t *command = NULL, *argv = NULL, *env = NULL;
+    json_t *command = NULL, *argv = NULL, *env = NULL, *pty = NULL;
     const char *cwd = NULL, *tag = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?o,s?o,s?o,s?s,s?s}", "command", &command, "argv",
-                       &argv, "env", &env, "cwd", &cwd, "tag", &tag) < 0)
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?o,s?o,s?o,s?s,s?s,s?o}", "command", &command,
+                       "argv", &argv, "env", &env, "cwd", &cwd, "tag", &tag, "pty", &pty) < 0)
         return api_respond_errf(c, EINVAL, "invalid process request: %s", je.text);
     char **av = NULL, **ev = NULL;
+    uint16_t cols = 0, rows = 0;
     r = parse_command(command, argv, env, cwd, &av, &ev, &e);
     if (r >= 0 && tag)
         r = proc_check_tag(tag, &e);
+    if (r >= 0 && pty)
+        r = parse_pty(pty, &cols, &rows, &e);
     struct proc_info pi = {0};
     if (r >= 0) {
         struct exec_opts o = {.argv = av, .env = ev, .cwd = cwd};
-        r = manager_proc_start(a->m, rq->match.id, &o, tag, &pi, &e);
+        r = manager_proc_start(a->m, rq->match.id, &o, tag, cols, rows, &pi, &e);
     }
     strv_free(av);
     strv_free(ev);

@@ -11,6 +11,8 @@
 #include "manager.h"
 #include "router.h"
 
+struct attach;
+
 struct api {
     struct manager *m;
     const char *state_dir;
@@ -23,6 +25,7 @@ struct api_req {
     bool body_too_big;
     struct file_wstream *ws;
     struct tar_wstream *tws; /* PUT files/tar */
+    struct attach *attach;   /* an attach not yet upgraded */
     struct runra_err *upload_err;
     int upload_r;
     uint64_t uploaded;
@@ -81,6 +84,13 @@ enum MHD_Result api_proc_logs(struct api *a, struct MHD_Connection *c, struct ap
 enum MHD_Result api_proc_stdin(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_proc_signal(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_proc_wait(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_proc_resize(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+/* api-attach.c: a WebSocket onto a process (stdin, output, resize, exit). */
+enum MHD_Result api_proc_attach(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+bool api_attach_upgraded(const struct attach *at);
+void api_attach_free(struct attach *at);
+/* Ends every attach session (the daemon is stopping). */
+void api_attach_stop_all(void);
 
 /* api-tar.c. A tar upload is a BODY_STREAM route: begin from the headers,
  * data per body chunk (-errno on failure, err in rq->upload_err), end once

@@ -21,6 +21,8 @@ static const struct errmap_entry table[] = {
     {EEXIST, 409, "already_exists"},
     {EBUSY, 409, "conflict"},
     {ENOTEMPTY, 409, "not_empty"},
+    {ENOTTY, 409, "not_a_terminal"},
+    {EPROTONOSUPPORT, 426, "upgrade_required"},
     {E2BIG, 413, "payload_too_large"},
     {EFBIG, 413, "payload_too_large"},
     {ENOSPC, 507, "insufficient_storage"},

@@ -43,6 +43,8 @@ static const api_handler handlers[] = {
     [ROUTE_PROC_STDIN] = api_proc_stdin,
     [ROUTE_PROC_SIGNAL] = api_proc_signal,
     [ROUTE_PROC_WAIT] = api_proc_wait,
+    [ROUTE_PROC_RESIZE] = api_proc_resize,
+    [ROUTE_PROC_ATTACH] = api_proc_attach,
     [ROUTE_SEARCH] = api_search,
     [ROUTE_TAR_GET] = api_tar_get,
     [ROUTE_TAR_PUT] = api_tar_put_end,
@@ -197,6 +199,9 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     file_wstream_close(rq->ws);
     api_tar_req_done(rq);
+    /* Once upgraded, the session frees itself when it ends. */
+    if (rq->attach && !api_attach_upgraded(rq->attach))
+        api_attach_free(rq->attach);
     err_free(rq->upload_err);
     free(rq->body);
     free(rq);
@@ -317,7 +322,7 @@ int http_start(struct api *a, const char *socket_path, struct http **ret, struct
     h->socket_path = strdup(socket_path);
     h->listen_fd = fd;
     h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                MHD_USE_POLL | MHD_USE_ITC,
+                                MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE,
                             0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
@@ -348,6 +353,7 @@ void http_stop(struct http *h)
 {
     if (!h)
         return;
+    api_attach_stop_all();
     if (h->d)
         MHD_stop_daemon(h->d); /* closes the listening socket unless quiesced */
     unlink(h->socket_path);

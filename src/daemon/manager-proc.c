@@ -306,7 +306,8 @@ static int call_once(struct manager *m, const char *id, uint16_t type, const cha
 }
 
 int manager_proc_start(struct manager *m, const char *id, const struct exec_opts *o,
-                       const char *tag, struct proc_info *ret, struct runra_err **err)
+                       const char *tag, uint16_t cols, uint16_t rows, struct proc_info *ret,
+                       struct runra_err **err)
 {
     struct sandbox *s;
     int r = manager_acquire(m, id, &s, err);
@@ -318,7 +319,8 @@ int manager_proc_start(struct manager *m, const char *id, const struct exec_opts
     if (r < 0)
         return r;
     struct exec_req req = {.argv = o->argv, .env = env, .cwd = (char *)o->cwd};
-    struct proc_start_req q = {.exec = &req, .tag = (char *)tag};
+    struct proc_start_req q = {
+        .exec = &req, .tag = (char *)tag, .pty = cols && rows, .cols = cols, .rows = rows};
     _cleanup_free_ char *payload = NULL;
     r = msg_proc_start_encode(&q, &payload);
     strv_free(env);
@@ -393,6 +395,13 @@ int manager_proc_signal(struct manager *m, const char *id, const char *ref, int 
 {
     struct proc_ref_req q = {.ref = (char *)ref, .signal = sig};
     return simple(m, id, FRAME_PROC_SIGNAL, &q, err);
+}
+
+int manager_proc_resize(struct manager *m, const char *id, const char *ref, uint16_t cols,
+                        uint16_t rows, struct runra_err **err)
+{
+    struct proc_ref_req q = {.ref = (char *)ref, .cols = cols, .rows = rows};
+    return simple(m, id, FRAME_PROC_RESIZE, &q, err);
 }
 
 int manager_proc_wait(struct manager *m, const char *id, const char *ref, uint64_t timeout_ms,

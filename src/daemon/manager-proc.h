@@ -42,9 +42,14 @@ void mstream_event_done(struct mstream_event *ev);
 /* Ends the stream; an exec still running is cancelled (its tree killed). */
 void mstream_close(struct mstream *s);
 
-/* o: argv, env, cwd (timeouts and output caps do not apply). */
+/* o: argv, env, cwd (timeouts and output caps do not apply). cols and rows
+ * non-zero: the process runs on a pseudo-terminal of that size. */
 int manager_proc_start(struct manager *m, const char *id, const struct exec_opts *o,
-                       const char *tag, struct proc_info *ret, struct runra_err **err);
+                       const char *tag, uint16_t cols, uint16_t rows, struct proc_info *ret,
+                       struct runra_err **err);
+/* Sets the window size of a process's terminal (ENOTTY: it has none). */
+int manager_proc_resize(struct manager *m, const char *id, const char *ref, uint16_t cols,
+                        uint16_t rows, struct runra_err **err);
 int manager_proc_list(struct manager *m, const char *id, struct proc_list *ret,
                       struct runra_err **err);
 int manager_proc_stdin(struct manager *m, const char *id, const char *ref, const void *data,

@@ -29,6 +29,8 @@ static const struct route routes[] = {
     {"POST", "/v1/sandboxes/{id}/processes/{proc}/stdin", ROUTE_PROC_STDIN, BODY_JSON},
     {"POST", "/v1/sandboxes/{id}/processes/{proc}/signal", ROUTE_PROC_SIGNAL, BODY_JSON},
     {"POST", "/v1/sandboxes/{id}/processes/{proc}/wait", ROUTE_PROC_WAIT, BODY_JSON},
+    {"POST", "/v1/sandboxes/{id}/processes/{proc}/resize", ROUTE_PROC_RESIZE, BODY_JSON},
+    {"GET", "/v1/sandboxes/{id}/processes/{proc}/attach", ROUTE_PROC_ATTACH, BODY_NONE},
     {"POST", "/v1/sandboxes/{id}/search", ROUTE_SEARCH, BODY_JSON},
     {"GET", "/v1/sandboxes/{id}/files/tar", ROUTE_TAR_GET, BODY_NONE},
     {"PUT", "/v1/sandboxes/{id}/files/tar", ROUTE_TAR_PUT, BODY_STREAM},

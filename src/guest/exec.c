@@ -200,6 +200,7 @@ int exec_start(struct guest *g, uint32_t id, const void *payload, size_t len, st
         .out = out_w,
         .err = err_w,
         .in = in_r,
+        .tty = -1,
         .nofile = g->nofile,
         .init_pid = g->pid,
     };

@@ -127,6 +127,7 @@ static void open_call(struct guest *g, const struct frame_hdr *h, const uint8_t 
     case FRAME_PROC_STDIN:
     case FRAME_PROC_SIGNAL:
     case FRAME_PROC_WAIT:
+    case FRAME_PROC_RESIZE:
         proc_open(g, h->type, h->id, p, h->len);
         return;
     case FRAME_FILE_STAT:
@@ -264,6 +265,7 @@ static void dispatch(struct guest *g, const struct frame_hdr *h, const uint8_t *
     case FRAME_PROC_STDIN:
     case FRAME_PROC_SIGNAL:
     case FRAME_PROC_WAIT:
+    case FRAME_PROC_RESIZE:
     case FRAME_SEARCH:
     case FRAME_TAR_GET:
     case FRAME_TAR_PUT:

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -41,7 +42,9 @@ struct proc {
     pid_t pid;             /* the command, as the sandbox's own ps shows it */
     pid_t shim;
     bool shim_reaped;
-    int ctl, out, err, in; /* -1 once closed */
+    int ctl, out, err, in; /* -1 once closed; with a pty, out and in are its master */
+    int ptm;               /* with a pty: the master, kept for resizing; else -1 */
+    bool pty;
     struct buf inbuf;
     bool in_close;
     char *tag;
@@ -104,11 +107,12 @@ static void proc_free(struct proc *p)
     closefd(&p->out);
     closefd(&p->err);
     closefd(&p->in);
+    closefd(&p->ptm);
     buf_done(&p->inbuf);
     ring_clear(p);
     free(p->tag);
     strv_free(p->argv);
-    *p = (struct proc){.ctl = -1, .out = -1, .err = -1, .in = -1};
+    *p = (struct proc){.ctl = -1, .out = -1, .err = -1, .in = -1, .ptm = -1};
 }
 
 /* Keeps the newest RUNRA_PROC_LOG_MAX bytes: the oldest chunk is trimmed
@@ -200,6 +204,7 @@ static void info_of(const struct proc *p, struct proc_info *ret)
     *ret = (struct proc_info){.pid = p->pid,
                               .tag = p->tag,
                               .argv = p->argv,
+                              .pty = p->pty,
                               .running = !p->exited,
                               .started_ms = p->started_ms,
                               .exited_ms = p->exited_ms};
@@ -259,6 +264,26 @@ static int await_pid(struct proc *p, struct runra_err **err)
     }
 }
 
+/* A new pseudo-terminal from the sandbox's own devpts: the master
+ * (non-blocking, for runra-init) and the terminal end (for the command). */
+static int pty_open(uint16_t cols, uint16_t rows, int *ret_master, int *ret_tty,
+                    struct runra_err **err)
+{
+    _cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (m < 0)
+        return err_sys(err, errno, "open /dev/ptmx");
+    int unlock = 0;
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0)
+        return err_sys(err, errno, "set up pty");
+    int t = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (t < 0)
+        return err_sys(err, errno, "open the pty's terminal");
+    *ret_master = TAKE_FD(m);
+    *ret_tty = t;
+    return 0;
+}
+
 static int start(struct guest *g, const void *payload, size_t len, struct proc **ret,
                  struct runra_err **err)
 {
@@ -269,6 +294,7 @@ static int start(struct guest *g, const void *payload, size_t len, struct proc *
     _cleanup_free_ char *cwd = NULL;
     _cleanup_(strv_freep) char **envp = NULL;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, ctl[2] = {-1, -1};
+    int ptm = -1, tty = -1;
     struct proc *p = NULL;
     if (live_count() >= RUNRA_PROCS_MAX) {
         r = err_set(err, EBUSY, "too many running processes in this sandbox (max %d)",
@@ -296,13 +322,28 @@ static int start(struct guest *g, const void *payload, size_t len, struct proc *
     }
     if ((r = exec_build_env(q.exec->env, cwd, &envp)) < 0)
         goto out;
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(inp, O_CLOEXEC) < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+    if (q.pty) {
+        /* Output and input both go through the master: one fd for each
+         * direction so closing "stdin" does not end the output. */
+        if ((r = pty_open(q.cols, q.rows, &ptm, &tty, err)) < 0)
+            goto out;
+        outp[0] = fcntl(ptm, F_DUPFD_CLOEXEC, 3);
+        inp[1] = fcntl(ptm, F_DUPFD_CLOEXEC, 3);
+        if (outp[0] < 0 || inp[1] < 0) {
+            r = err_sys(err, errno, "process: dup");
+            goto out;
+        }
+    } else if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+               pipe2(inp, O_CLOEXEC) < 0) {
         r = err_sys(err, errno, "process: pipe");
         goto out;
     }
-    if (nonblock(outp[0]) < 0 || nonblock(errp[0]) < 0 || nonblock(inp[1]) < 0 ||
-        nonblock(ctl[0]) < 0) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+        r = err_sys(err, errno, "process: socketpair");
+        goto out;
+    }
+    if (nonblock(outp[0]) < 0 || (errp[0] >= 0 && nonblock(errp[0]) < 0) ||
+        nonblock(inp[1]) < 0 || nonblock(ctl[0]) < 0) {
         r = err_sys(err, errno, "process: fcntl");
         goto out;
     }
@@ -318,6 +359,7 @@ static int start(struct guest *g, const void *payload, size_t len, struct proc *
                           .out = outp[1],
                           .err = errp[1],
                           .in = inp[0],
+                          .tty = tty,
                           .nofile = g->nofile,
                           .init_pid = g->pid};
     pid_t pid = fork();
@@ -335,11 +377,13 @@ static int start(struct guest *g, const void *payload, size_t len, struct proc *
                        .out = outp[0],
                        .err = errp[0],
                        .in = inp[1],
+                       .ptm = ptm,
+                       .pty = q.pty,
                        .tag = TAKE_PTR(q.tag),
                        .argv = TAKE_PTR(q.exec->argv),
                        .started_ms = (int64_t)wall_ms(),
                        .start_mono = now_ms()};
-    ctl[0] = outp[0] = errp[0] = inp[1] = -1;
+    ctl[0] = outp[0] = errp[0] = inp[1] = ptm = -1;
     r = await_pid(p, err);
     if (r < 0) {
         kill(p->shim, SIGKILL);
@@ -355,6 +399,8 @@ out:
         closefd(&inp[i]);
         closefd(&ctl[i]);
     }
+    closefd(&ptm);
+    closefd(&tty);
     msg_proc_start_done(&q);
     return r;
 }
@@ -445,7 +491,7 @@ static int on_ref(struct guest *g, uint16_t type, uint32_t id, const struct proc
     case FRAME_PROC_LOGS:
         /* An empty DATA first tells the host the process exists, so a
          * follow of a quiet process is not mistaken for a hang. */
-        guest_send(g, FRAME_DATA, id, "", 0);
+        conn_send_empty(g->conn, FRAME_DATA, id);
         dump(g, p, id, q->tail);
         if (!q->follow) {
             guest_send(g, FRAME_RESULT, id, "{}", 2);
@@ -484,10 +530,29 @@ static int on_ref(struct guest *g, uint16_t type, uint32_t id, const struct proc
                            q->ref, STDIN_BUF_MAX);
         if (q->data_len && buf_append(&p->inbuf, q->data, q->data_len) < 0)
             return -ENOMEM;
+        /* A terminal has no end of input to close: what a user types for
+         * it is the EOF character, which the line discipline turns into
+         * end-of-file for a reader in canonical mode. */
+        if (q->close && p->pty && buf_append(&p->inbuf, "\x04", 1) < 0)
+            return -ENOMEM;
         p->in_close = q->close;
         flush_stdin(p);
         guest_send(g, FRAME_RESULT, id, "{}", 2);
         return 0;
+    case FRAME_PROC_RESIZE: {
+        if (!p->pty)
+            return err_set(err, ENOTTY, "process '%s' has no terminal", q->ref);
+        if (p->exited || p->ptm < 0)
+            return err_set(err, EBUSY, "process '%s' has exited", q->ref);
+        if (!q->cols || !q->rows)
+            return err_set(err, EINVAL, "no size given");
+        /* The kernel sends SIGWINCH to the terminal's foreground group. */
+        struct winsize ws = {.ws_row = q->rows, .ws_col = q->cols};
+        if (ioctl(p->ptm, TIOCSWINSZ, &ws) < 0)
+            return err_sys(err, errno, "resize the terminal of '%s'", q->ref);
+        guest_send(g, FRAME_RESULT, id, "{}", 2);
+        return 0;
+    }
     default:
         return err_set(err, EINVAL, "not a process request");
     }
@@ -669,6 +734,7 @@ static void finish(struct guest *g, struct proc *p)
     closefd(&p->in);
     closefd(&p->out);
     closefd(&p->err);
+    closefd(&p->ptm);
     buf_done(&p->inbuf);
     for (size_t i = 0; i < p->nfollow; i++)
         send_exit(g, p, p->follow[i]);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -137,11 +138,19 @@ _Noreturn static void run_command(const struct shim_args *a)
             signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    /* Not O_CLOEXEC: if this lands on fd 0 already, dup2 keeps the flag. */
-    int in = a->in >= 0 ? a->in : open("/dev/null", O_RDONLY | O_NOCTTY);
-    if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(a->out, STDOUT_FILENO) < 0 ||
-        dup2(a->err, STDERR_FILENO) < 0)
-        _exit(126);
+    if (a->tty >= 0) {
+        /* The new session's controlling terminal, and all three of stdio:
+         * job control, ^C and the window size work as on a real terminal. */
+        if (ioctl(a->tty, TIOCSCTTY, 0) < 0 || dup2(a->tty, STDIN_FILENO) < 0 ||
+            dup2(a->tty, STDOUT_FILENO) < 0 || dup2(a->tty, STDERR_FILENO) < 0)
+            _exit(126);
+    } else {
+        /* Not O_CLOEXEC: if this lands on fd 0 already, dup2 keeps the flag. */
+        int in = a->in >= 0 ? a->in : open("/dev/null", O_RDONLY | O_NOCTTY);
+        if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(a->out, STDOUT_FILENO) < 0 ||
+            dup2(a->err, STDERR_FILENO) < 0)
+            _exit(126);
+    }
     close_range(3, ~0u, 0);
 
     umask(022);
@@ -166,7 +175,7 @@ _Noreturn void shim_run(const struct shim_args *a)
      * stays findable for a timeout or cancel until the exec ends. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-    int keep[] = {a->ctl, a->out, a->err, a->in};
+    int keep[] = {a->ctl, a->out, a->err, a->in, a->tty};
     close_all_except(keep, ARRAY_SIZE(keep));
 
     sigset_t chld;
@@ -179,15 +188,19 @@ _Noreturn void shim_run(const struct shim_args *a)
     if (pid == 0)
         run_command(a);
     if (pid < 0) {
-        dprintf(a->err, "runra: fork: %s\n", strerror(errno));
+        dprintf(a->tty >= 0 ? a->tty : a->err, "runra: fork: %s\n", strerror(errno));
         send_msg(a->ctl, SHIM_STATUS, W_EXITCODE(126, 0));
     } else {
         send_msg(a->ctl, SHIM_MAIN_PID, pid);
     }
-    close(a->out);
-    close(a->err);
+    if (a->out >= 0)
+        close(a->out);
+    if (a->err >= 0)
+        close(a->err);
     if (a->in >= 0)
         close(a->in);
+    if (a->tty >= 0)
+        close(a->tty);
 
     bool main_running = pid > 0;
     for (;;) {

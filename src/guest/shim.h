@@ -26,6 +26,7 @@ struct shim_args {
     int ctl;           /* the shim's end of the control socket */
     int out, err;      /* write ends of the output pipes */
     int in;            /* read end of the stdin pipe, or -1 for /dev/null */
+    int tty;           /* a pty's terminal end: stdio and controlling tty (out/err/in unused), or -1 */
     struct rlimit nofile; /* restored for the command */
     pid_t init_pid;
 };

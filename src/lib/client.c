@@ -105,7 +105,7 @@ int client_target(struct buf *t, const char *id, const char *suffix, struct runr
 
 /* Reads {"error":{"code","message"}} from a failed answer; anything else
  * becomes "HTTP <status>: <first line of the body>". */
-static int error_from_body(const struct http_response *resp, struct runra_error **err)
+int client_error_from_body(const struct http_response *resp, struct runra_error **err)
 {
     json_error_t je;
     json_auto_t *v = resp->body.len ? json_loadb(resp->body.data, resp->body.len, 0, &je) : NULL;
@@ -138,7 +138,7 @@ int client_exchange(runra_client *c, const struct http_request *req, struct http
     if (r < 0)
         return r;
     if (resp->status < 200 || resp->status >= 300)
-        return error_from_body(resp, err);
+        return client_error_from_body(resp, err);
     return 0;
 }
 

@@ -28,6 +28,13 @@ int client_target(struct buf *t, const char *id, const char *suffix, struct runr
 int client_call(runra_client *c, const char *method, const char *target, json_t *body,
                 json_t **ret_obj, char **ret_text, struct runra_error **err);
 
+/* "/v1/sandboxes/<id>/processes/<ref><suffix>"; ref must be a pid or a tag. */
+int client_proc_target(struct buf *t, const char *id, const char *ref, const char *suffix,
+                       struct runra_error **err);
+
+/* A failed answer's {"error":{"code","message"}} (or its first line) as *err. */
+int client_error_from_body(const struct http_response *resp, struct runra_error **err);
+
 /* The lower layer, for file transfers: runs req, and on a non-2xx answer
  * fills *err from its body and returns -errno. */
 int client_exchange(runra_client *c, const struct http_request *req, struct http_response *resp,

@@ -193,7 +193,7 @@ int runra_sandbox_exec_stream(runra_client *c, const char *id, const struct runr
 
 /* A pid or a tag goes into a URL as it is; anything else is refused rather
  * than escaped, since runrad would refuse it anyway. */
-static int proc_target(struct buf *t, const char *id, const char *ref, const char *suffix,
+int client_proc_target(struct buf *t, const char *id, const char *ref, const char *suffix,
                        struct runra_error **err)
 {
     size_t n = ref ? strlen(ref) : 0;
@@ -222,6 +222,8 @@ static int process_from_json(json_t *o, struct runra_process *p, struct runra_er
         r = jr_i64(o, "startedMs", &p->started_ms, err);
     if (r >= 0)
         r = jr_i64(o, "exitedMs", &p->exited_ms, err);
+    if (r >= 0)
+        r = jr_bool(o, "pty", &p->pty, err);
     if (r < 0)
         return r;
     p->running = state && !strcmp(state, "running");
@@ -282,6 +284,12 @@ int runra_process_start(runra_client *c, const char *id, const struct runra_proc
         r = jb_str(body, "cwd", o->cwd, err);
     if (r >= 0)
         r = jb_str(body, "tag", o->tag, err);
+    if (r >= 0 && (o->pty_cols || o->pty_rows)) {
+        json_t *pty = json_pack("{s:I,s:I}", "cols", (json_int_t)o->pty_cols, "rows",
+                                (json_int_t)o->pty_rows);
+        if (!pty || json_object_set_new(body, "pty", pty) < 0)
+            r = lib_err_set(err, ENOMEM, "out of memory");
+    }
     struct buf t = {0};
     if (r >= 0)
         r = client_target(&t, id, "/processes", err);
@@ -341,7 +349,7 @@ int runra_process_logs(runra_client *c, const char *id, const char *ref, uint64_
                        struct runra_exec_result **ret_exit, struct runra_error **err)
 {
     struct buf t = {0};
-    int r = proc_target(&t, id, ref, "/logs", err);
+    int r = client_proc_target(&t, id, ref, "/logs", err);
     if (r >= 0 && buf_printf(&t, "?tail=%llu&follow=%s", (unsigned long long)tail,
                              follow ? "true" : "false") < 0)
         r = lib_err_set(err, ENOMEM, "out of memory");
@@ -362,7 +370,7 @@ int runra_process_stdin(runra_client *c, const char *id, const char *ref, const 
                         size_t len, bool close_stdin, struct runra_error **err)
 {
     struct buf t = {0};
-    int r = proc_target(&t, id, ref, close_stdin ? "/stdin?close=true" : "/stdin", err);
+    int r = client_proc_target(&t, id, ref, close_stdin ? "/stdin?close=true" : "/stdin", err);
     if (r < 0) {
         buf_done(&t);
         return r;
@@ -385,7 +393,20 @@ int runra_process_signal(runra_client *c, const char *id, const char *ref, int s
 {
     struct buf t = {0};
     json_auto_t *body = json_pack("{s:i}", "signal", sig);
-    int r = body ? proc_target(&t, id, ref, "/signal", err)
+    int r = body ? client_proc_target(&t, id, ref, "/signal", err)
+                 : lib_err_set(err, ENOMEM, "out of memory");
+    if (r >= 0)
+        r = client_call(c, "POST", t.data, body, NULL, NULL, err);
+    buf_done(&t);
+    return r;
+}
+
+int runra_process_resize(runra_client *c, const char *id, const char *ref, unsigned cols,
+                         unsigned rows, struct runra_error **err)
+{
+    struct buf t = {0};
+    json_auto_t *body = json_pack("{s:I,s:I}", "cols", (json_int_t)cols, "rows", (json_int_t)rows);
+    int r = body ? client_proc_target(&t, id, ref, "/resize", err)
                  : lib_err_set(err, ENOMEM, "out of memory");
     if (r >= 0)
         r = client_call(c, "POST", t.data, body, NULL, NULL, err);
@@ -398,7 +419,7 @@ int runra_process_wait(runra_client *c, const char *id, const char *ref, uint64_
 {
     struct buf t = {0};
     json_auto_t *body = json_object();
-    int r = body ? proc_target(&t, id, ref, "/wait", err)
+    int r = body ? client_proc_target(&t, id, ref, "/wait", err)
                  : lib_err_set(err, ENOMEM, "out of memory");
     if (r >= 0 && timeout_ms)
         r = jb_u64(body, "timeoutMs", timeout_ms, err);

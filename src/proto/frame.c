@@ -28,6 +28,7 @@ static const struct {
     {FRAME_PROC_START, "proc_start"}, {FRAME_PROC_LIST, "proc_list"},
     {FRAME_PROC_LOGS, "proc_logs"},   {FRAME_PROC_STDIN, "proc_stdin"},
     {FRAME_PROC_SIGNAL, "proc_signal"}, {FRAME_PROC_WAIT, "proc_wait"},
+    {FRAME_PROC_RESIZE, "proc_resize"},
     {FRAME_SEARCH, "search"},
     {FRAME_TAR_GET, "tar_get"}, {FRAME_TAR_PUT, "tar_put"},
     {FRAME_WATCH, "watch"},

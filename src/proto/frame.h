@@ -37,6 +37,7 @@ enum frame_type {
     FRAME_PROC_STDIN = 43, /* h->g, JSON {"ref","data","close"}: RESULT {} */
     FRAME_PROC_SIGNAL = 44,/* h->g, JSON {"ref","signal"}: RESULT {} */
     FRAME_PROC_WAIT = 45,  /* h->g, JSON {"ref"}: EXIT once the process has exited */
+    FRAME_PROC_RESIZE = 46,/* h->g, JSON {"ref","cols","rows"}: RESULT {} (a pty process) */
     FRAME_TAR_GET = 55,    /* h->g, JSON {"path"}: DATA (a tar stream)... then RESULT tar_result */
     FRAME_TAR_PUT = 56,    /* h->g, JSON {"path"}: then DATA...; empty DATA = end -> RESULT */
     FRAME_WATCH = 57,      /* h->g, JSON {"path","recursive"}: DATA (NDJSON events, the first is ready) until CANCEL */

@@ -15,6 +15,7 @@
 #define RUNRA_IMAGE_MAX 512
 #define RUNRA_LIST_MAX 10000                    /* entries in one directory listing */
 #define RUNRA_STDIN_MAX (16u << 20)             /* stdin in a buffered exec request */
+#define RUNRA_WS_MESSAGE_MAX (1u << 20)         /* one WebSocket message, fragments joined */
 #define RUNRA_OUTPUT_DEFAULT (1u << 20)         /* per-stream output kept by an exec */
 #define RUNRA_OUTPUT_MAX (64u << 20)            /* the most a caller may ask to keep */
 #define RUNRA_TIMEOUT_MAX_MS (7ull * 24 * 3600 * 1000)

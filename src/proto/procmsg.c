@@ -31,6 +31,13 @@ int proc_check_tag(const char *tag, struct runra_err **err)
     return 0;
 }
 
+int proc_check_dim(int64_t v, const char *what, struct runra_err **err)
+{
+    if (v < 1 || v > RUNRA_PTY_DIM_MAX)
+        return err_set(err, EINVAL, "%s must be 1 to %d", what, RUNRA_PTY_DIM_MAX);
+    return 0;
+}
+
 int proc_check_ref(const char *ref, struct runra_err **err)
 {
     size_t n = strlen(ref);
@@ -54,6 +61,8 @@ int msg_proc_start_encode(const struct proc_start_req *r, char **ret)
     json_t *j = json_pack("{s:o}", "exec", ej);
     if (j && r->tag)
         json_object_set_new(j, "tag", json_string(r->tag));
+    if (j && r->pty)
+        json_object_set_new(j, "pty", json_pack("{s:i,s:i}", "cols", r->cols, "rows", r->rows));
     return msg_json_dump(j, ret);
 }
 
@@ -65,15 +74,30 @@ int msg_proc_start_decode(const void *buf, size_t len, struct proc_start_req *re
     if (r < 0)
         return r;
     json_error_t je;
-    json_t *ej = NULL;
+    json_t *ej = NULL, *pty = NULL;
     const char *tag = NULL;
     struct proc_start_req q = {0};
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o,s?s}", "exec", &ej, "tag", &tag) < 0) {
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o,s?s,s?o}", "exec", &ej, "tag", &tag, "pty",
+                       &pty) < 0) {
         r = err_set(err, EINVAL, "bad process start request: %s", je.text);
         goto out;
     }
     if (tag && (r = proc_check_tag(tag, err)) < 0)
         goto out;
+    if (pty) {
+        json_int_t cols = 0, rows = 0;
+        if (json_unpack_ex(pty, &je, JSON_STRICT, "{s:I,s:I}", "cols", &cols, "rows", &rows) <
+            0) {
+            r = err_set(err, EINVAL, "bad pty: %s", je.text);
+            goto out;
+        }
+        if ((r = proc_check_dim(cols, "cols", err)) < 0 ||
+            (r = proc_check_dim(rows, "rows", err)) < 0)
+            goto out;
+        q.pty = true;
+        q.cols = (uint16_t)cols;
+        q.rows = (uint16_t)rows;
+    }
     char *txt = json_dumps(ej, JSON_COMPACT);
     r = txt ? msg_exec_req_decode(txt, strlen(txt), &q.exec, err) : -ENOMEM;
     free(txt);
@@ -111,6 +135,10 @@ int msg_proc_ref_encode(const struct proc_ref_req *r, char **ret)
         json_object_set_new(j, "signal", json_integer(r->signal));
     if (r->close)
         json_object_set_new(j, "close", json_true());
+    if (r->cols || r->rows) {
+        json_object_set_new(j, "cols", json_integer(r->cols));
+        json_object_set_new(j, "rows", json_integer(r->rows));
+    }
     if (r->data_len) {
         char *b = NULL;
         size_t n = 0;
@@ -133,17 +161,24 @@ int msg_proc_ref_decode(const void *buf, size_t len, struct proc_ref_req *ret,
         return r;
     json_error_t je;
     const char *ref = NULL, *data = NULL;
-    json_int_t tail = 0;
+    json_int_t tail = 0, cols = -1, rows = -1;
     int follow = 0, sig = 0, close_in = 0;
     struct proc_ref_req q = {0};
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?I,s?b,s?i,s?b,s?s}", "ref", &ref, "tail",
-                       &tail, "follow", &follow, "signal", &sig, "close", &close_in, "data",
-                       &data) < 0) {
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?I,s?b,s?i,s?b,s?s,s?I,s?I}", "ref", &ref,
+                       "tail", &tail, "follow", &follow, "signal", &sig, "close", &close_in,
+                       "data", &data, "cols", &cols, "rows", &rows) < 0) {
         r = err_set(err, EINVAL, "bad process request: %s", je.text);
         goto out;
     }
     if ((r = proc_check_ref(ref, err)) < 0)
         goto out;
+    if ((cols != -1 || rows != -1) && ((r = proc_check_dim(cols, "cols", err)) < 0 ||
+                                       (r = proc_check_dim(rows, "rows", err)) < 0))
+        goto out;
+    if (cols != -1) {
+        q.cols = (uint16_t)cols;
+        q.rows = (uint16_t)rows;
+    }
     if (tail < 0 || (sig != 0 && (sig < 1 || sig >= NSIG))) {
         r = err_set(err, EINVAL, "tail or signal out of range");
         goto out;
@@ -193,6 +228,7 @@ json_t *msg_proc_info_json(const struct proc_info *p)
     if (!j)
         return NULL;
     json_object_set_new(j, "tag", p->tag ? json_string(p->tag) : json_null());
+    json_object_set_new(j, "pty", json_boolean(p->pty));
     if (!p->running) {
         json_object_set_new(j, "exitCode", json_integer(p->exit_code));
         json_object_set_new(j, "signal", json_integer(p->signal));
@@ -216,11 +252,12 @@ static int info_from_json(json_t *j, struct proc_info *ret, struct runra_err **e
     json_int_t pid = 0, started = 0;
     json_t *argv = NULL, *tag = NULL, *code = NULL, *sig = NULL, *exited = NULL;
     const char *state = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:I,s:o,s:s,s:I,s:o,s:o,s:o,s:o}", "pid", &pid,
+    int pty = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:I,s:o,s:s,s:I,s:o,s:b,s:o,s:o,s:o}", "pid", &pid,
                        "argv", &argv, "state", &state, "startedMs", &started, "tag", &tag,
-                       "exitCode", &code, "signal", &sig, "exitedMs", &exited) < 0)
+                       "pty", &pty, "exitCode", &code, "signal", &sig, "exitedMs", &exited) < 0)
         return err_set(err, EPROTO, "bad process info: %s", je.text);
-    struct proc_info p = {.pid = pid, .started_ms = started};
+    struct proc_info p = {.pid = pid, .started_ms = started, .pty = pty};
     if (pid <= 0 || pid > INT32_MAX || !json_is_array(argv) ||
         json_array_size(argv) > RUNRA_ARGV_MAX || (!json_is_null(tag) && !json_is_string(tag)))
         return err_set(err, EPROTO, "bad process info");

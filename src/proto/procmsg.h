@@ -18,12 +18,19 @@
 #define RUNRA_PROC_FOLLOWERS_MAX 16         /* log followers and waiters per process */
 #define RUNRA_PROC_TAG_MAX 63               /* bytes in a tag */
 #define RUNRA_PROC_STDIN_CHUNK (256u << 10) /* stdin bytes in one PROC_STDIN frame */
+#define RUNRA_PTY_DIM_MAX 4096              /* terminal columns or rows */
+#define RUNRA_PTY_COLS_DEFAULT 80
+#define RUNRA_PTY_ROWS_DEFAULT 24
 
 /* PROC_START: the command as an exec request (its timeout and output cap
- * are ignored) and an optional tag. */
+ * are ignored), an optional tag, and optionally a pseudo-terminal of
+ * cols x rows as the process's stdin, stdout and stderr (its controlling
+ * terminal). */
 struct proc_start_req {
     struct exec_req *exec;
     char *tag; /* NULL: none */
+    bool pty;
+    uint16_t cols, rows; /* with pty: 1..RUNRA_PTY_DIM_MAX */
 };
 
 /* LOGS, STDIN, SIGNAL and WAIT name a process by "ref": all digits is a pid,
@@ -36,12 +43,14 @@ struct proc_ref_req {
     bool close;        /* STDIN: close stdin after data */
     uint8_t *data;     /* STDIN: bytes to write (sent as base64) */
     size_t data_len;
+    uint16_t cols, rows; /* RESIZE: the terminal's new size */
 };
 
 struct proc_info {
     int64_t pid;
     char *tag;         /* or NULL */
     char **argv;       /* NULL-terminated */
+    bool pty;          /* runs on a pseudo-terminal */
     bool running;
     int exit_code;     /* when !running: status, or 128 + signal */
     int signal;
@@ -56,6 +65,8 @@ struct proc_list {
 
 /* A tag: 1..RUNRA_PROC_TAG_MAX of [A-Za-z0-9_.-], not all digits (those are pids). */
 int proc_check_tag(const char *tag, struct runra_err **err);
+/* A terminal dimension, 1..RUNRA_PTY_DIM_MAX. */
+int proc_check_dim(int64_t v, const char *what, struct runra_err **err);
 /* A pid or a tag. */
 int proc_check_ref(const char *ref, struct runra_err **err);
 
