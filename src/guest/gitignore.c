@@ -99,32 +99,33 @@ struct seg {
     size_t len;
 };
 
-/* Splits at '/', dropping empty components; -1 past GI_SEGMENTS_MAX. */
-static int split(const char *s, struct seg *v)
+/* Splits at '/', dropping empty components, appending to v[*n]; false
+ * past GI_SEGMENTS_MAX. */
+static bool split(const char *s, struct seg *v, int *n)
 {
-    int n = 0;
     while (*s) {
         const char *e = strchr(s, '/');
         size_t len = e ? (size_t)(e - s) : strlen(s);
         if (len > 0) {
-            if (n == GI_SEGMENTS_MAX)
-                return -1;
-            v[n++] = (struct seg){s, len};
+            if (*n == GI_SEGMENTS_MAX)
+                return false;
+            v[(*n)++] = (struct seg){s, len};
         }
         s += len;
         if (*s == '/')
             s++;
     }
-    return n;
+    return true;
 }
 
 static bool is_globstar(const struct seg *g) { return g->len == 2 && !memcmp(g->s, "**", 2); }
 
-bool gi_path_match(const char *pat, const char *path)
+/* pat against prefix/path (prefix may be NULL), as one path. */
+static bool path_match(const char *pat, const char *prefix, const char *path)
 {
     struct seg ps[GI_SEGMENTS_MAX], ss[GI_SEGMENTS_MAX];
-    int a = split(pat, ps), b = split(path, ss);
-    if (a < 0 || b < 0)
+    int a = 0, b = 0;
+    if (!split(pat, ps, &a) || (prefix && !split(prefix, ss, &b)) || !split(path, ss, &b))
         return false;
     /* next[j]: pattern components i+1.. match path components j..;
      * cur[j]: the same from i. Computed from the end of the pattern. */
@@ -152,6 +153,8 @@ bool gi_path_match(const char *pat, const char *path)
     }
     return next[0];
 }
+
+bool gi_path_match(const char *pat, const char *path) { return path_match(pat, NULL, path); }
 
 void gi_rule_done(struct gi_rule *r)
 {
@@ -196,21 +199,32 @@ int gi_rule_parse(const char *line, size_t len, struct gi_rule *ret)
     return 1;
 }
 
-enum gi_verdict gi_rule_match(const struct gi_rule *r, const char *rel, bool is_dir)
+/* r against prefix/rel (prefix may be NULL). */
+static enum gi_verdict rule_match(const struct gi_rule *r, const char *prefix, const char *rel,
+                                  bool is_dir)
 {
     if (r->dir_only && !is_dir)
         return GI_NONE;
     bool hit;
     if (r->anchored) {
-        hit = gi_path_match(r->glob, rel);
+        hit = path_match(r->glob, prefix, rel);
     } else {
         const char *base = strrchr(rel, '/');
         base = base ? base + 1 : rel;
+        if (!*rel && prefix) {
+            base = strrchr(prefix, '/');
+            base = base ? base + 1 : prefix;
+        }
         hit = gi_name_match(r->glob, strlen(r->glob), base, strlen(base));
     }
     if (!hit)
         return GI_NONE;
     return r->neg ? GI_KEEP : GI_IGNORE;
+}
+
+enum gi_verdict gi_rule_match(const struct gi_rule *r, const char *rel, bool is_dir)
+{
+    return rule_match(r, NULL, rel, is_dir);
 }
 
 void gi_list_done(struct gi_list *l)
@@ -255,12 +269,33 @@ int gi_list_parse(const char *text, size_t len, struct gi_list *ret)
     return 0;
 }
 
-enum gi_verdict gi_list_match(const struct gi_list *l, const char *rel, bool is_dir)
+static enum gi_verdict list_match(const struct gi_list *l, const char *prefix, const char *rel,
+                                  bool is_dir)
 {
     for (size_t i = l->n; i-- > 0;) {
-        enum gi_verdict v = gi_rule_match(&l->v[i], rel, is_dir);
+        enum gi_verdict v = rule_match(&l->v[i], prefix, rel, is_dir);
         if (v != GI_NONE)
             return v;
+    }
+    return GI_NONE;
+}
+
+enum gi_verdict gi_list_match(const struct gi_list *l, const char *rel, bool is_dir)
+{
+    return list_match(l, NULL, rel, is_dir);
+}
+
+enum gi_verdict gi_scopes_match(const struct gi_scope *v, size_t n, const char *rel, bool is_dir)
+{
+    for (size_t i = n; i-- > 0;) {
+        const struct gi_scope *sc = &v[i];
+        if (sc->rules && sc->rules->n > 0) {
+            enum gi_verdict r = list_match(sc->rules, sc->prefix, rel + sc->skip, is_dir);
+            if (r != GI_NONE)
+                return r;
+        }
+        if (sc->repo_top)
+            break;
     }
     return GI_NONE;
 }

@@ -1,7 +1,8 @@
 /* A pure .gitignore matcher: parses rules (globs, `**`, `!` negation,
  * trailing `/` for directories, a leading or inner `/` anchoring) and answers
- * whether a path relative to the rule file's directory is ignored. It
- * trusts nothing it reads: every loop is bounded by the input's length. */
+ * whether a path is ignored, by one file's rules or by the chain of files a
+ * walk has in force. It trusts nothing it reads: every loop is bounded by
+ * the input's length. */
 #pragma once
 
 #include <stdbool.h>
@@ -43,3 +44,21 @@ void gi_list_done(struct gi_list *l);
 /* The verdict of the last rule that matches rel (relative to the file's
  * directory), as git decides it. */
 enum gi_verdict gi_list_match(const struct gi_list *l, const char *rel, bool is_dir);
+
+/* One .gitignore in force during a walk, seen from the walk's root. Paths
+ * are relative to the root; the file's rules want them relative to its own
+ * directory: for a directory inside the tree, drop the first skip bytes
+ * ("sub/"); for one above the root, put prefix and a '/' in front ("src"
+ * for the root /repo/src and the file /repo/.gitignore). */
+struct gi_scope {
+    const struct gi_list *rules; /* may be NULL or empty */
+    size_t skip;
+    const char *prefix;          /* NULL inside the tree */
+    bool repo_top;               /* its directory holds a .git */
+};
+
+/* The verdict for rel under scopes v[0..n), ordered from the outermost
+ * directory to the deepest, as git and ripgrep decide it: the deepest file
+ * with an opinion wins, and no file above the nearest repository top
+ * (a scope with repo_top) counts. */
+enum gi_verdict gi_scopes_match(const struct gi_scope *v, size_t n, const char *rel, bool is_dir);

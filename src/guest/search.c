@@ -1,16 +1,14 @@
 /* Code search inside the sandbox. The tree is walked with an explicit stack
  * of open directories (no recursion, bounded depth), never following
  * symlinks, so a symlink loop cannot trap us. Files are read whole (up to
- * SEARCH_FILE_MAX) and scanned with PCRE2 (JIT when the kernel allows it) in
- * multiline mode; each matching line is reported once, with the column of
- * its first match. Everything here reads sandbox-controlled data only. */
-#define PCRE2_CODE_UNIT_WIDTH 8
+ * SEARCH_FILE_MAX) and handed to the matcher (search-match.c); each matching
+ * line is reported once, with the column of its first match. Everything
+ * here reads sandbox-controlled data only. */
 #include "search.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +24,38 @@
 #include "proto/limits.h"
 #include "proto/msg.h"
 #include "proto/search.h"
+#include "search-match.h"
 
 #define SEARCH_DEPTH_MAX 256           /* directory levels below the root */
 #define SLICE_MS 20                    /* work per loop turn before yielding */
 #define FLUSH_AT (256u * 1024)         /* DATA frames are sent once this full */
 #define BINARY_PROBE 8192              /* a NUL in this prefix marks a binary file */
 #define GITIGNORE_MAX (1u << 20)       /* larger .gitignore files are ignored */
-#define JIT_STACK_MAX (1u << 20)
+#define DIRBUF_SIZE (32u * 1024)       /* getdents64 buffer of one open directory */
 
+/* One open directory of the walk, its entries read with getdents64 into
+ * buf (no DIR: fdopendir costs an fcntl and an fstat per directory). */
 struct level {
-    DIR *d;
-    char *rel;          /* relative to the root, "" for the root itself */
-    struct gi_list gi;  /* this directory's .gitignore rules */
+    int fd;
+    size_t rel_len;     /* its path relative to the root: s->rel[0..rel_len) */
+    struct gi_list gi;  /* its .gitignore rules */
+    bool has_git;       /* it holds a .git */
+    char *buf;
+    size_t len, pos;    /* entries in buf[pos..len) are still to do */
+    bool eof;           /* getdents64 has said there are no more */
+};
+
+/* A .gitignore of a directory above the search root, in the same
+ * repository. */
+struct ancestor {
+    struct gi_list gi;
+    char *to_root;      /* the root relative to that directory */
+    bool has_git;
 };
 
 struct search {
     struct search_req *req;
-    pcre2_code *re;
-    pcre2_match_data *md;
-    pcre2_match_context *mctx;
-    pcre2_jit_stack *jit;
+    struct search_matcher *matcher;
     struct gi_rule *globs;
     size_t nglobs;
     bool any_positive;
@@ -53,6 +63,14 @@ struct search {
     char *file_root;     /* the root when it is a single file (absolute), else NULL */
     struct level stack[SEARCH_DEPTH_MAX + 1];
     size_t depth;
+    struct ancestor *anc; /* nearest first; the last one holds the .git */
+    size_t nanc;
+    /* The .gitignore files in force, outermost first: anc[] from the top
+     * down, then one per stack[] level (scope[i] for stack[i]). */
+    struct gi_scope *scopes;
+    struct gi_scope *scope;
+    char *rel;           /* the current entry's path relative to the root */
+    size_t rel_cap;
     uint64_t deadline;
     struct search_done st;
     bool done;
@@ -65,11 +83,11 @@ struct search {
 
 static void level_done(struct level *l)
 {
-    if (l->d)
-        closedir(l->d);
-    free(l->rel);
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l->buf);
     gi_list_done(&l->gi);
-    *l = (struct level){0};
+    *l = (struct level){.fd = -1};
 }
 
 void search_free(struct search *s)
@@ -78,49 +96,25 @@ void search_free(struct search *s)
         return;
     while (s->depth > 0)
         level_done(&s->stack[--s->depth]);
+    for (size_t i = 0; i < s->nanc; i++) {
+        gi_list_done(&s->anc[i].gi);
+        free(s->anc[i].to_root);
+    }
+    free(s->anc);
+    free(s->scopes);
     for (size_t i = 0; i < s->nglobs; i++)
         gi_rule_done(&s->globs[i]);
     free(s->globs);
-    pcre2_match_data_free(s->md);
-    pcre2_match_context_free(s->mctx);
-    pcre2_jit_stack_free(s->jit);
-    pcre2_code_free(s->re);
+    search_matcher_free(s->matcher);
     search_req_free(s->req);
     free(s->prefix);
     free(s->file_root);
+    free(s->rel);
     free(s->chunk);
     free(s->buf);
     free(s);
 }
 DEFINE_CLEANUP(struct search, search_free)
-
-static int compile(struct search *s, struct runra_err **err)
-{
-    uint32_t opts = PCRE2_MULTILINE | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
-    if (s->req->ignore_case)
-        opts |= PCRE2_CASELESS;
-    int code;
-    PCRE2_SIZE off;
-    s->re = pcre2_compile((PCRE2_SPTR)s->req->pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off,
-                          NULL);
-    if (!s->re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        return err_set(err, EINVAL, "invalid regex at offset %zu: %s", (size_t)off, (char *)msg);
-    }
-    /* JIT needs executable memory; where that is refused the interpreter
-     * gives the same answers, only slower. */
-    if (pcre2_jit_compile(s->re, PCRE2_JIT_COMPLETE) == 0) {
-        s->jit = pcre2_jit_stack_create(32 * 1024, JIT_STACK_MAX, NULL);
-    }
-    s->mctx = pcre2_match_context_create(NULL);
-    s->md = pcre2_match_data_create_from_pattern(s->re, NULL);
-    if (!s->mctx || !s->md)
-        return -ENOMEM;
-    if (s->jit)
-        pcre2_jit_stack_assign(s->mctx, NULL, s->jit);
-    return 0;
-}
 
 static int parse_globs(struct search *s)
 {
@@ -144,8 +138,24 @@ static int parse_globs(struct search *s)
     return 0;
 }
 
-/* Reads dfd/.gitignore into l->gi when there is one. */
-static void load_gitignore(int dfd, struct level *l)
+/* Grows *p to hold at least n bytes. */
+static int reserve(char **p, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < n)
+        c *= 2;
+    char *q = realloc(*p, c);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* Reads dfd/.gitignore into *gi when there is one. */
+static void load_gitignore(int dfd, struct gi_list *gi)
 {
     _cleanup_close_ int fd =
         openat(dfd, ".gitignore", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -157,23 +167,128 @@ static void load_gitignore(int dfd, struct level *l)
         return;
     ssize_t n = read(fd, text, (size_t)st.st_size);
     if (n > 0)
-        gi_list_parse(text, (size_t)n, &l->gi);
+        gi_list_parse(text, (size_t)n, gi);
 }
 
-static int push_dir(struct search *s, int fd, char *rel)
+static bool has_entry(int dfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Refills l->buf; sets l->eof when the directory has no more entries. */
+static int fill(struct level *l)
+{
+    ssize_t n = getdents64(l->fd, l->buf, DIRBUF_SIZE);
+    if (n < 0)
+        return -errno;
+    l->len = (size_t)n;
+    l->pos = 0;
+    l->eof = n == 0;
+    return 0;
+}
+
+/* Opens a walk level for the directory at fd (taking it over), whose
+ * relative path is s->rel[0..rel_len). */
+static int push_dir(struct search *s, int fd, size_t rel_len)
 {
     struct level *l = &s->stack[s->depth];
-    *l = (struct level){.rel = rel};
-    if (!s->req->no_ignore)
-        load_gitignore(fd, l);
-    l->d = fdopendir(fd);
-    if (!l->d) {
-        int e = errno;
-        close(fd);
+    *l = (struct level){.fd = fd, .rel_len = rel_len};
+    int r = (l->buf = malloc(DIRBUF_SIZE)) ? fill(l) : -ENOMEM;
+    if (r < 0) {
         level_done(l);
-        return -e;
+        return r;
     }
+    /* Reading on into the rest of the buffer is the read that would tell us
+     * the end anyway; when it does, the buffer holds the whole directory
+     * and shows whether there is a .gitignore or a .git without asking.
+     * (No room for one more entry is EINVAL: then we ask.) */
+    if (!l->eof) {
+        ssize_t n = getdents64(fd, l->buf + l->len, DIRBUF_SIZE - l->len);
+        if (n > 0)
+            l->len += (size_t)n;
+        l->eof = n == 0;
+    }
+    if (!s->req->no_ignore) {
+        bool gitignore = false, git = false;
+        for (size_t p = 0; l->eof && p < l->len;) {
+            const struct dirent64 *de = (const struct dirent64 *)(l->buf + p);
+            gitignore |= !strcmp(de->d_name, ".gitignore");
+            git |= !strcmp(de->d_name, ".git");
+            p += de->d_reclen;
+        }
+        if (gitignore || !l->eof)
+            load_gitignore(fd, &l->gi);
+        l->has_git = l->eof ? git : has_entry(fd, ".git");
+    }
+    if (s->scope)
+        s->scope[s->depth] = (struct gi_scope){.rules = &l->gi,
+                                               .skip = rel_len ? rel_len + 1 : 0,
+                                               .repo_top = l->has_git};
     s->depth++;
+    return 0;
+}
+
+/* Loads the .gitignore files of the directories above the root (a
+ * canonical path) up to the repository's top, the nearest one holding a
+ * .git, as git and ripgrep apply them. Outside a repository none apply:
+ * ripgrep's default (it respects .gitignore files only inside a git
+ * repository), and a .gitignore far up, in / or a home directory, would
+ * hide files for reasons the caller cannot see. The .gitignore files
+ * inside the searched tree apply with or without a repository, as they
+ * always have here: an agent's workspace is often not a repository yet. */
+static int load_ancestors(struct search *s, const char *root)
+{
+    size_t n = strlen(root);
+    bool found = false;
+    while (!found && n > 1) {
+        size_t e = n;
+        while (e > 0 && root[e - 1] != '/')
+            e--;
+        size_t dlen = e > 1 ? e - 1 : 1; /* the parent, without its trailing slash */
+        _cleanup_free_ char *dir = strndup(root, dlen);
+        if (!dir)
+            return -ENOMEM;
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            break;
+        struct ancestor *v = realloc(s->anc, (s->nanc + 1) * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        s->anc = v;
+        struct ancestor *a = &s->anc[s->nanc];
+        *a = (struct ancestor){0};
+        if (!(a->to_root = strdup(root + e)))
+            return -ENOMEM;
+        s->nanc++;
+        load_gitignore(fd, &a->gi);
+        found = a->has_git = has_entry(fd, ".git");
+        n = dlen;
+    }
+    if (!found) {
+        for (size_t i = 0; i < s->nanc; i++) {
+            gi_list_done(&s->anc[i].gi);
+            free(s->anc[i].to_root);
+        }
+        s->nanc = 0;
+    }
+    return 0;
+}
+
+/* Lays out the scopes once the root is open: the ancestors from the top
+ * down, then the root's level; push_dir adds the deeper ones. */
+static int set_scopes(struct search *s)
+{
+    s->scopes = calloc(s->nanc + SEARCH_DEPTH_MAX + 1, sizeof(*s->scopes));
+    if (!s->scopes)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nanc; i++) {
+        const struct ancestor *a = &s->anc[s->nanc - 1 - i];
+        s->scopes[i] = (struct gi_scope){.rules = &a->gi, .prefix = a->to_root,
+                                         .repo_top = a->has_git};
+    }
+    s->scope = s->scopes + s->nanc;
+    s->scope[0] = (struct gi_scope){.rules = &s->stack[0].gi, .repo_top = s->stack[0].has_git};
     return 0;
 }
 
@@ -186,7 +301,8 @@ int search_start(const char *workdir, const void *payload, size_t len, struct se
     int r = search_req_decode(payload, len, &s->req, err);
     if (r < 0)
         return r;
-    if ((r = compile(s, err)) < 0 || (r = parse_globs(s)) < 0)
+    if ((r = search_matcher_new(s->req->pattern, s->req->ignore_case, &s->matcher, err)) < 0 ||
+        (r = parse_globs(s)) < 0)
         return r;
     _cleanup_free_ char *abs = NULL;
     r = path_resolve(workdir, s->req->path ? s->req->path : workdir, &abs, err);
@@ -201,8 +317,9 @@ int search_start(const char *workdir, const void *payload, size_t len, struct se
     } else {
         s->prefix = strdup("");
     }
-    if (!s->prefix)
+    if (!s->prefix || reserve(&s->rel, &s->rel_cap, 1) < 0)
         return -ENOMEM;
+    s->rel[0] = '\0';
     int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return err_sys(err, errno, "search '%s'", abs);
@@ -216,13 +333,15 @@ int search_start(const char *workdir, const void *payload, size_t len, struct se
         close(fd);
         s->file_root = TAKE_PTR(abs);
     } else if (S_ISDIR(st.st_mode)) {
-        char *rel = strdup("");
-        if (!rel) {
-            close(fd);
-            return -ENOMEM;
-        }
-        if ((r = push_dir(s, fd, rel)) < 0)
+        if ((r = push_dir(s, fd, 0)) < 0)
             return err_sys(err, -r, "search '%s'", abs);
+        if (!s->req->no_ignore && !s->stack[0].has_git) {
+            _cleanup_free_ char *real = realpath(abs, NULL);
+            if (real && (r = load_ancestors(s, real)) < 0)
+                return r;
+        }
+        if (!s->req->no_ignore && (r = set_scopes(s)) < 0)
+            return r;
     } else {
         close(fd);
         return err_set(err, EINVAL, "search '%s': not a directory or regular file", abs);
@@ -243,9 +362,15 @@ static char *line_text(const char *p, size_t n)
         while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
             n--;
     }
+    /* Most lines are plain ASCII and need no repair. */
+    size_t i = 0;
+    while (i < n && (unsigned char)p[i] - 1u < 0x7fu)
+        i++;
+    if (i == n)
+        return strndup(p, n);
     char tmp[SEARCH_LINE_MAX];
     memcpy(tmp, p, n);
-    for (size_t i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
         if (tmp[i] == '\0')
             tmp[i] = ' ';
     char *out = NULL;
@@ -348,76 +473,64 @@ static bool limit_hit(struct search *s)
     return false;
 }
 
-/* The root as the caller named it joined with rel ("" for the root). */
+/* The root as the caller named it joined with rel ("" for the root), as
+ * valid UTF-8: a file name that is not becomes U+FFFD where it breaks,
+ * as file watch events show it, rather than failing the whole search. */
 static char *display_path(const struct search *s, const char *rel)
 {
     const char *pre = s->prefix;
+    _cleanup_free_ char *p = NULL;
     if (!pre[0] || !rel[0])
-        return strdup(pre[0] ? pre : rel);
-    char *p = NULL;
-    bool slash = pre[strlen(pre) - 1] == '/';
-    return asprintf(&p, "%s%s%s", pre, slash ? "" : "/", rel) < 0 ? NULL : p;
+        p = strdup(pre[0] ? pre : rel);
+    else if (asprintf(&p, "%s%s%s", pre, pre[strlen(pre) - 1] == '/' ? "" : "/", rel) < 0)
+        p = NULL;
+    if (!p)
+        return NULL;
+    char *out = NULL;
+    size_t olen;
+    return utf8_sanitize(p, strlen(p), &out, &olen) < 0 ? NULL : out;
 }
 
 /* Scans the file in s->buf; rel is its path for display. */
-static int scan(struct guest *g, uint32_t id, struct search *s, size_t len, const char *display)
+static int scan(struct guest *g, uint32_t id, struct search *s, size_t len, const char *rel)
 {
     const char *buf = s->buf;
-    size_t off = 0, counted = 0;
+    size_t counted = 0;
     uint64_t line = 1;
-    while (off <= len) {
-        int rc = pcre2_match(s->re, (PCRE2_SPTR)buf, len, off, 0, s->md, s->mctx);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc < 0) {
-            /* Match or JIT stack limits: this file's answer is unknown. */
-            s->st.truncated = true;
-            break;
-        }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
-        size_t ms = ov[0], me = ov[1];
-        if (ms == len && len > 0 && buf[len - 1] == '\n')
-            break; /* the empty "line" after the final newline */
-        const char *nl = ms > 0 ? memrchr(buf, '\n', ms) : NULL;
-        size_t ls = nl ? (size_t)(nl - buf) + 1 : 0;
-        nl = memchr(buf + ms, '\n', len - ms);
-        size_t le = nl ? (size_t)(nl - buf) : len;
-        if (me > le && ms < le) {
-            /* The match ran past the line (\s, [^x]): ask again within it,
-             * since results are lines. */
-            rc = pcre2_match(s->re, (PCRE2_SPTR)buf + ls, le - ls, ms - ls, 0, s->md, s->mctx);
-            if (rc < 0) {
-                off = le + 1;
-                continue;
-            }
-            ms = ls + pcre2_get_ovector_pointer(s->md)[0];
-        } else if (me > le) {
-            /* A match that starts on the newline itself belongs to no line. */
-            off = le + 1;
-            continue;
-        }
-        for (const char *p = buf + counted; (p = memchr(p, '\n', (size_t)(buf + ls - p)));
+    _cleanup_free_ char *path = NULL; /* made at the first match */
+    struct search_cursor cur = {0};
+    struct search_line hit;
+    int k;
+    while ((k = search_matcher_next(s->matcher, buf, len, &cur, &hit)) == 1) {
+        for (const char *p = buf + counted; (p = memchr(p, '\n', (size_t)(buf + hit.start - p)));
              p++)
             line++;
-        counted = ls;
+        counted = hit.start;
         if (limit_hit(s))
             return 0;
-        struct search_match m = {.line = line, .column = ms - ls + 1};
-        m.text = line_text(buf + ls, le - ls);
-        m.path = display_path(s, display);
-        m.before = context(buf, len, ls, le, s->req->context, true);
-        m.after = context(buf, len, ls, le, s->req->context, false);
-        int r = m.text && m.path ? emit(g, id, s, &m) : -ENOMEM;
+        if (!path && !(path = display_path(s, rel)))
+            return -ENOMEM;
+        struct search_match m = {.line = line, .column = hit.match - hit.start + 1,
+                                 .path = path};
+        m.text = line_text(buf + hit.start, hit.end - hit.start);
+        m.before = context(buf, len, hit.start, hit.end, s->req->context, true);
+        m.after = context(buf, len, hit.start, hit.end, s->req->context, false);
+        int r = m.text ? emit(g, id, s, &m) : -ENOMEM;
+        m.path = NULL; /* borrowed */
         search_match_done(&m);
         if (r < 0)
             return r;
-        off = le + 1;
+        if (s->done)
+            return 0;
     }
+    /* Match or JIT stack limits: the rest of this file's answer is unknown. */
+    if (k < 0)
+        s->st.truncated = true;
     return 0;
 }
 
 /* Reads and scans one regular file opened at fd. */
-static int search_fd(struct guest *g, uint32_t id, struct search *s, int fd, const char *display)
+static int search_fd(struct guest *g, uint32_t id, struct search *s, int fd, const char *rel)
 {
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -446,7 +559,7 @@ static int search_fd(struct guest *g, uint32_t id, struct search *s, int fd, con
     s->st.files_searched++;
     if (memchr(s->buf, '\0', len < BINARY_PROBE ? len : BINARY_PROBE))
         return 0;
-    return scan(g, id, s, len, display);
+    return scan(g, id, s, len, rel);
 }
 
 static bool glob_excluded(const struct search *s, const char *rel, bool is_dir)
@@ -471,33 +584,28 @@ static bool ignored(const struct search *s, const char *name, const char *rel, b
         return false;
     if (is_dir && (!strcmp(name, ".git") || !strcmp(name, "node_modules")))
         return true;
-    /* The deepest .gitignore with an opinion decides, as in git. */
-    for (size_t i = s->depth; i-- > 0;) {
-        const struct level *l = &s->stack[i];
-        if (l->gi.n == 0)
-            continue;
-        size_t skip = l->rel[0] ? strlen(l->rel) + 1 : 0;
-        enum gi_verdict v = gi_list_match(&l->gi, rel + skip, is_dir);
-        if (v != GI_NONE)
-            return v == GI_IGNORE;
-    }
-    return false;
+    return gi_scopes_match(s->scopes, s->nanc + s->depth, rel, is_dir) == GI_IGNORE;
 }
 
 /* Handles the next entry of the deepest open directory. */
 static int walk_one(struct guest *g, uint32_t id, struct search *s)
 {
     struct level *top = &s->stack[s->depth - 1];
-    struct dirent *de = readdir(top->d);
-    if (!de) {
-        level_done(top);
-        s->depth--;
+    if (top->pos >= top->len) {
+        if (!top->eof && fill(top) < 0)
+            top->eof = true; /* an unreadable rest is skipped, as ripgrep does */
+        if (top->eof) {
+            level_done(top);
+            s->depth--;
+        }
         return 0;
     }
+    const struct dirent64 *de = (const struct dirent64 *)(top->buf + top->pos);
+    top->pos += de->d_reclen;
     const char *name = de->d_name;
     if (!strcmp(name, ".") || !strcmp(name, ".."))
         return 0;
-    int dfd = dirfd(top->d);
+    int dfd = top->fd;
     unsigned type = de->d_type;
     if (type == DT_UNKNOWN) {
         struct stat st;
@@ -509,9 +617,13 @@ static int walk_one(struct guest *g, uint32_t id, struct search *s)
     if (type != DT_DIR && type != DT_REG)
         return 0;
     bool is_dir = type == DT_DIR;
-    _cleanup_free_ char *rel = NULL;
-    if (asprintf(&rel, "%s%s%s", top->rel, top->rel[0] ? "/" : "", name) < 0)
+    size_t nlen = strlen(name), base = top->rel_len ? top->rel_len + 1 : 0;
+    if (reserve(&s->rel, &s->rel_cap, base + nlen + 1) < 0)
         return -ENOMEM;
+    if (base)
+        s->rel[top->rel_len] = '/';
+    memcpy(s->rel + base, name, nlen + 1);
+    const char *rel = s->rel;
     if (ignored(s, name, rel, is_dir) || glob_excluded(s, rel, is_dir))
         return 0;
     int fd = openat(dfd, name,
@@ -524,9 +636,7 @@ static int walk_one(struct guest *g, uint32_t id, struct search *s)
             close(fd);
             return 0;
         }
-        int r = push_dir(s, fd, rel);
-        if (r >= 0)
-            rel = NULL;
+        int r = push_dir(s, fd, base + nlen);
         return r == -ENOMEM ? r : 0;
     }
     int r = search_fd(g, id, s, fd, rel);

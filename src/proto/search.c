@@ -155,18 +155,145 @@ out:
     return r;
 }
 
+/* The match encoder writes its JSON by hand: a search may send 100000
+ * records, and building each as a jansson object (allocations, a hash
+ * table, a second UTF-8 pass, printf for the numbers) was a large share of
+ * the guest's time. It writes what json_dumps(JSON_COMPACT) would. */
+struct out {
+    char *p;
+    size_t n, cap;
+    int err;
+};
+
+static void out_put(struct out *o, const char *s, size_t n)
+{
+    if (o->err)
+        return;
+    if (o->n + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap < o->n + n + 1)
+            cap *= 2;
+        char *p = realloc(o->p, cap);
+        if (!p) {
+            o->err = -ENOMEM;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->n, s, n);
+    o->n += n;
+    o->p[o->n] = '\0';
+}
+
+/* Length of the well-formed UTF-8 sequence at s (1-4), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* Overlong forms, surrogates and code points past U+10FFFF. */
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* The short escapes JSON has, by the character they stand for. */
+static const char json_escape[0x60] = {['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
+                                       ['\t'] = 't', ['"'] = '"', ['\\'] = '\\'};
+/* And the other way round, with the '/' that only decoders see. */
+static const char json_unescape[0x80] = {['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r',
+                                         ['t'] = '\t', ['"'] = '"', ['\\'] = '\\', ['/'] = '/'};
+
+/* A JSON string; text that is not UTF-8 is EINVAL, as jansson refuses it. */
+static void out_str(struct out *o, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    out_put(o, "\"", 1);
+    const char *run = s;
+    while (*s && !o->err) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            s++;
+            continue;
+        }
+        out_put(o, run, (size_t)(s - run));
+        if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)s);
+            if (n == 0) {
+                o->err = -EINVAL;
+                return;
+            }
+            out_put(o, s, n);
+            s += n;
+        } else {
+            char e[6] = {'\\', json_escape[c]};
+            size_t n = 2;
+            if (!e[1]) {
+                memcpy(e + 1, "u00", 3);
+                e[4] = hex[c >> 4];
+                e[5] = hex[c & 15];
+                n = 6;
+            }
+            out_put(o, e, n);
+            s++;
+        }
+        run = s;
+    }
+    out_put(o, run, (size_t)(s - run));
+    out_put(o, "\"", 1);
+}
+
+static void out_u64(struct out *o, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_put(o, d + i, sizeof(d) - i);
+}
+
+static void out_strv(struct out *o, const char *key, char *const *v)
+{
+    out_put(o, key, strlen(key));
+    out_put(o, "[", 1);
+    for (size_t i = 0; v[i]; i++) {
+        if (i)
+            out_put(o, ",", 1);
+        out_str(o, v[i]);
+    }
+    out_put(o, "]", 1);
+}
+
 int search_match_encode(const struct search_match *m, char **ret)
 {
-    json_t *j = json_pack("{s:s,s:I,s:I,s:s}", "path", m->path, "line", (json_int_t)m->line,
-                          "column", (json_int_t)m->column, "text", m->text);
-    if (j && m->before && json_object_set_new(j, "before", strv_json(m->before)) < 0)
-        goto fail;
-    if (j && m->after && json_object_set_new(j, "after", strv_json(m->after)) < 0)
-        goto fail;
-    return msg_json_dump(j, ret);
-fail:
-    json_decref(j);
-    return -ENOMEM;
+    if (!m->path || !m->text || m->line > INT64_MAX || m->column > INT64_MAX)
+        return -EINVAL;
+    struct out o = {0};
+    out_put(&o, "{\"path\":", 8);
+    out_str(&o, m->path);
+    out_put(&o, ",\"line\":", 8);
+    out_u64(&o, m->line);
+    out_put(&o, ",\"column\":", 10);
+    out_u64(&o, m->column);
+    out_put(&o, ",\"text\":", 8);
+    out_str(&o, m->text);
+    if (m->before)
+        out_strv(&o, ",\"before\":", m->before);
+    if (m->after)
+        out_strv(&o, ",\"after\":", m->after);
+    out_put(&o, "}", 1);
+    if (o.err) {
+        free(o.p);
+        return o.err;
+    }
+    *ret = o.p;
+    return 0;
 }
 
 void search_match_done(struct search_match *m)
@@ -186,9 +313,146 @@ void search_matches_done(struct search_matches *l)
     *l = (struct search_matches){0};
 }
 
+/* Reading match records fast. The daemon decodes every record the guest
+ * streams, and with jansson that took longer than the guest took to find
+ * them, so the guest waited on a full socket. Records are read here by a
+ * parser that takes only the exact form search_match_encode writes and
+ * hands anything else (other key orders, spaces, rare escapes, any error)
+ * to the jansson decoder below, which decides as it always has. So this
+ * path accepts a subset of what jansson accepts, with the same values. */
+struct in {
+    const char *p, *end;
+};
+
+static bool in_lit(struct in *in, const char *s)
+{
+    size_t n = strlen(s);
+    if ((size_t)(in->end - in->p) < n || memcmp(in->p, s, n))
+        return false;
+    in->p += n;
+    return true;
+}
+
+/* A JSON string into a new buffer; NULL when it is not in the simple form
+ * (or on ENOMEM: the fallback will then fail the same way). */
+static char *in_str(struct in *in)
+{
+    if (!in_lit(in, "\""))
+        return NULL;
+    const char *s = in->p, *q = s;
+    while (q < in->end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    if (q >= in->end)
+        return NULL;
+    /* Escapes only shrink, so the raw length bounds the decoded one. */
+    char *out = malloc((size_t)(q - s) + 1), *o = out;
+    if (!out)
+        return NULL;
+    while (s < in->end) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"') {
+            *o = '\0';
+            in->p = s + 1;
+            return out;
+        }
+        if (c < 0x20)
+            break;
+        if (c == '\\') {
+            if (s + 1 >= in->end)
+                break;
+            /* \u and anything unusual are the fallback's job. */
+            unsigned char e = (unsigned char)s[1];
+            char d = e < 0x80 ? json_unescape[e] : 0;
+            if (!d)
+                break;
+            *o++ = d;
+            s += 2;
+            continue;
+        }
+        size_t n = c < 0x80 ? 1 : 0;
+        if (c >= 0x80 && (size_t)(in->end - s) >= 4)
+            n = utf8_len((const unsigned char *)s);
+        if (n == 0)
+            break;
+        memcpy(o, s, n);
+        o += n;
+        s += n;
+    }
+    free(out);
+    return NULL;
+}
+
+/* A non-negative integer as jansson writes it; false past INT64_MAX. */
+static bool in_u63(struct in *in, uint64_t *ret)
+{
+    const char *s = in->p;
+    uint64_t v = 0;
+    size_t n = 0;
+    while (s + n < in->end && s[n] >= '0' && s[n] <= '9' && n < 19)
+        v = v * 10 + (uint64_t)(s[n++] - '0');
+    if (n == 0 || (n > 1 && s[0] == '0') || (s + n < in->end && s[n] >= '0' && s[n] <= '9') ||
+        v > INT64_MAX)
+        return false;
+    in->p = s + n;
+    *ret = v;
+    return true;
+}
+
+/* A JSON array of strings as a NULL-terminated vector; an empty one is
+ * NULL, as strv_decode makes it. */
+static bool in_strv(struct in *in, char ***ret)
+{
+    *ret = NULL;
+    if (!in_lit(in, "["))
+        return false;
+    if (in_lit(in, "]"))
+        return true;
+    char **v = calloc(SEARCH_CONTEXT_MAX + 1, sizeof(char *));
+    if (!v)
+        return false;
+    for (size_t n = 0;; n++) {
+        if (n == SEARCH_CONTEXT_MAX || !(v[n] = in_str(in)) || strlen(v[n]) > SEARCH_TEXT_MAX)
+            break;
+        if (in_lit(in, "]")) {
+            *ret = v;
+            return true;
+        }
+        if (!in_lit(in, ","))
+            break;
+    }
+    strv_free(v);
+    return false;
+}
+
+/* 1 with *ret filled, 0 to let jansson decide. */
+static int match_decode_fast(const char *buf, size_t len, struct search_match *ret)
+{
+    struct in in = {buf, buf + len};
+    struct search_match m = {0};
+    bool ok = in_lit(&in, "{\"path\":") && (m.path = in_str(&in)) &&
+              in_lit(&in, ",\"line\":") && in_u63(&in, &m.line) &&
+              in_lit(&in, ",\"column\":") && in_u63(&in, &m.column) &&
+              in_lit(&in, ",\"text\":") && (m.text = in_str(&in));
+    if (ok && in_lit(&in, ",\"before\":"))
+        ok = in_strv(&in, &m.before);
+    if (ok && in_lit(&in, ",\"after\":"))
+        ok = in_strv(&in, &m.after);
+    ok = ok && in_lit(&in, "}") && in.p == in.end && m.line >= 1 && m.column >= 1 &&
+         m.column <= (uint64_t)SEARCH_FILE_MAX + 1 && m.path[0] &&
+         strlen(m.path) <= RUNRA_PATH_MAX && strlen(m.text) <= SEARCH_TEXT_MAX;
+    if (!ok) {
+        search_match_done(&m);
+        return 0;
+    }
+    *ret = m;
+    return 1;
+}
+
 static int match_decode(const char *buf, size_t len, struct search_match *ret,
                         struct runra_err **err)
 {
+    if (match_decode_fast(buf, len, ret))
+        return 0;
     json_t *j = NULL;
     int r = msg_json_load(buf, len, &j, err);
     if (r < 0)

@@ -161,3 +161,126 @@ def test_cli(daemon, tree):
     assert p.returncode == 1 and p.stdout == ""
     p = run_cli(daemon, "search", tree, "a(b")
     assert p.returncode == 2 and "regex" in p.stderr
+
+
+# .gitignore files above the search root, as git and ripgrep apply them: from
+# the root's parent up to the repository's top (the nearest directory with a
+# .git), each with patterns relative to its own directory.
+ANCESTOR_FILES = {
+    # A repository whose top ignores things a search of r/src must skip.
+    "r/.git/HEAD": "ref: refs/heads/main\n",
+    "r/.gitignore": "*.log\n!keep.log\nbuild/\n/src/top.txt\nsrc/gen/\n",
+    "r/src/a.c": "needle a\n",
+    "r/src/x.log": "needle x\n",
+    "r/src/keep.log": "needle keep\n",
+    "r/src/top.txt": "needle top\n",
+    "r/src/build/out.c": "needle build\n",
+    "r/src/gen/g.c": "needle gen\n",
+    "r/src/sub/top.txt": "needle sub top\n",
+    "r/src/sub/build/deep.c": "needle deep build\n",
+    "r/src/sub/y.log": "needle y\n",
+    # A .gitignore between the top and the root: the deeper file decides.
+    "r/src/.gitignore": "!y.log\n",
+    # Above the repository's top: never applies.
+    ".gitignore": "*.md\n",
+    "r/src/notes.md": "needle notes\n",
+    # No repository anywhere above: ancestors' .gitignore files do not
+    # apply (ripgrep's default), the tree's own still do.
+    "nogit/.gitignore": "*.txt\n",
+    "nogit/sub/a.txt": "needle nogit a\n",
+    "nogit/sub/.gitignore": "*.md\n",
+    "nogit/sub/b.md": "needle nogit b\n",
+    # A repository nested in the searched tree is not governed by the
+    # .gitignore files around it.
+    "r/src/inner/.git": "gitdir: ../../.git/modules/inner\n",
+    "r/src/inner/z.log": "needle inner\n",
+}
+
+
+@pytest.fixture(scope="module")
+def ancestors(client, sandbox):
+    client.sh(sandbox, "rm -rf /workspace/anc")
+    for path, text in ANCESTOR_FILES.items():
+        r = client.write(sandbox, "/workspace/anc/" + path, text.encode())
+        assert r.status == 200, (path, r)
+    return sandbox
+
+
+def test_gitignore_above_root(client, ancestors):
+    res = ok(client, ancestors, pattern="needle", path="/workspace/anc/r/src")
+    assert paths(res) == ["/workspace/anc/r/src/a.c", "/workspace/anc/r/src/inner/z.log",
+                          "/workspace/anc/r/src/keep.log", "/workspace/anc/r/src/notes.md",
+                          "/workspace/anc/r/src/sub/top.txt", "/workspace/anc/r/src/sub/y.log"]
+
+
+def test_gitignore_above_root_from_deeper(client, ancestors):
+    # Two levels down, relative to the workdir: the rules still apply
+    # relative to each .gitignore's own directory.
+    res = ok(client, ancestors, pattern="needle", path="anc/r/src/sub")
+    assert paths(res) == ["anc/r/src/sub/top.txt", "anc/r/src/sub/y.log"]
+    res = ok(client, ancestors, pattern="needle", path="anc/r/src/gen")
+    assert paths(res) == ["anc/r/src/gen/g.c"]  # the root itself is never ignored
+
+
+def test_gitignore_above_root_needs_a_repository(client, ancestors):
+    res = ok(client, ancestors, pattern="needle", path="/workspace/anc/nogit/sub")
+    assert paths(res) == ["/workspace/anc/nogit/sub/a.txt"]
+
+
+def test_gitignore_above_root_no_ignore(client, ancestors):
+    res = ok(client, ancestors, pattern="needle", path="/workspace/anc/r/src", noIgnore=True)
+    assert len(paths(res)) == 11
+
+
+def test_gitignore_repository_root_is_the_search_root(client, ancestors):
+    res = ok(client, ancestors, pattern="needle", path="/workspace/anc/r")
+    assert paths(res) == ["/workspace/anc/r/src/a.c", "/workspace/anc/r/src/inner/z.log",
+                          "/workspace/anc/r/src/keep.log", "/workspace/anc/r/src/notes.md",
+                          "/workspace/anc/r/src/sub/top.txt", "/workspace/anc/r/src/sub/y.log"]
+
+
+def test_undecodable_file_name(client, tree):
+    # A name that is not UTF-8 is reported with U+FFFD, not an error.
+    client.sh(tree, "mkdir -p /workspace/badname && "
+                    "printf 'needle\\n' > /workspace/badname/\"$(printf 'x\\377y')\"")
+    res = ok(client, tree, pattern="needle", path="/workspace/badname")
+    assert paths(res) == ["/workspace/badname/x\ufffdy"]
+
+
+# The literal prefilter must not change which lines match, or where.
+PREFILTER = (
+    "the SPINLOCK\n"
+    "a \u017fpin_loc\u212a here\n"         # s and k have non-ASCII case partners
+    "foo\n"
+    "bar end\n"
+    "x foo bar\n"
+    "\u212aelvin and kelvin\n"
+    "caf\u00e9 CAF\u00c9\n"
+    "struct a_ops {\n"
+    "SPinlock, pinlock\n"
+)
+
+
+@pytest.fixture(scope="module")
+def prefilter(client, sandbox):
+    r = client.write(sandbox, "/workspace/pf/f.txt", PREFILTER.encode())
+    assert r.status == 200, r
+    return sandbox
+
+
+@pytest.mark.parametrize("pattern,ignore_case,want", [
+    ("(?i)spin_?lock", False, [(1, 5), (2, 3), (9, 1)]),
+    ("spin_?lock", True, [(1, 5), (2, 3), (9, 1)]),
+    ("(?i)kelvin", False, [(6, 1)]),
+    ("café", True, [(7, 1)]),
+    ("foo\\s+bar", False, [(5, 3)]),         # a match across lines is not reported
+    ("foo\\s*$", False, [(3, 1)]),
+    ("[a-z]+_ops \\{", False, [(8, 8)]),
+    ("\\bbar\\b", False, [(4, 1), (5, 7)]),
+    ("(?i)sp(?-i)inlock", False, [(9, 1)]),  # "SPINLOCK" does not match
+    ("pin(?=lock)", False, [(9, 11)]),
+    ("\\Qfoo bar\\E", False, [(5, 3)]),
+])
+def test_prefilter_keeps_results(client, prefilter, pattern, ignore_case, want):
+    res = ok(client, prefilter, pattern=pattern, ignoreCase=ignore_case, path="/workspace/pf")
+    assert [(m["line"], m["column"]) for m in res["matches"]] == want, res

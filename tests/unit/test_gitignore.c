@@ -1,5 +1,6 @@
 /* The .gitignore matcher: name globs, "**", anchoring, directory-only rules,
- * negation and the last-rule-wins order. */
+ * negation and the last-rule-wins order; the chain of files a walk has in
+ * force, from above the root down, and where a repository's top ends it. */
 #include <stdlib.h>
 
 #include "guest/gitignore.h"
@@ -74,4 +75,52 @@ static void test_rules(void)
     CHECK(list_match("", "x", false) == GI_NONE);
 }
 
-TEST_MAIN(TEST(test_name_globs), TEST(test_path_globs), TEST(test_rules))
+static struct gi_list parse(const char *text)
+{
+    struct gi_list l = {0};
+    CHECK(gi_list_parse(text, strlen(text), &l) == 0);
+    return l;
+}
+
+/* A search of /r/src with .gitignore files in /r (the repository's top, so
+ * its rules see "src/..."), in /r/src (the root) and in /r/src/sub. */
+static void test_scopes(void)
+{
+    struct gi_list top = parse("*.log\nbuild/\n/src/top.txt\nsrc/gen/\n!/src/keep.log\n");
+    struct gi_list root = parse("!y.log\n");
+    struct gi_list sub = parse("*.c\n");
+    struct gi_scope v[] = {
+        {.rules = &top, .prefix = "src", .repo_top = true},
+        {.rules = &root},
+        {.rules = &sub, .skip = 4}, /* "sub/" */
+    };
+    CHECK(gi_scopes_match(v, 2, "x.log", false) == GI_IGNORE);
+    CHECK(gi_scopes_match(v, 2, "keep.log", false) == GI_KEEP);
+    CHECK(gi_scopes_match(v, 2, "y.log", false) == GI_KEEP); /* the deeper file wins */
+    CHECK(gi_scopes_match(v, 2, "top.txt", false) == GI_IGNORE);
+    CHECK(gi_scopes_match(v, 3, "sub/top.txt", false) == GI_NONE); /* anchored at /r */
+    CHECK(gi_scopes_match(v, 2, "gen", true) == GI_IGNORE);
+    CHECK(gi_scopes_match(v, 2, "gen", false) == GI_NONE);
+    CHECK(gi_scopes_match(v, 3, "sub/gen", true) == GI_NONE);
+    CHECK(gi_scopes_match(v, 3, "sub/build", true) == GI_IGNORE);
+    CHECK(gi_scopes_match(v, 3, "sub/a.c", false) == GI_IGNORE);
+    CHECK(gi_scopes_match(v, 2, "a.c", false) == GI_NONE);
+    CHECK(gi_scopes_match(v, 0, "x.log", false) == GI_NONE);
+
+    /* A repository nested in the tree: nothing above its top applies. */
+    v[2] = (struct gi_scope){.rules = NULL, .skip = 4, .repo_top = true};
+    CHECK(gi_scopes_match(v, 3, "sub/x.log", false) == GI_NONE);
+    v[2].rules = &sub;
+    CHECK(gi_scopes_match(v, 3, "sub/a.c", false) == GI_IGNORE);
+    CHECK(gi_scopes_match(v, 3, "sub/x.log", false) == GI_NONE);
+
+    /* Inside the repository's top, the walk's own root stops the chain. */
+    v[1].repo_top = true;
+    CHECK(gi_scopes_match(v, 2, "x.log", false) == GI_NONE);
+    CHECK(gi_scopes_match(v, 2, "y.log", false) == GI_KEEP);
+    gi_list_done(&top);
+    gi_list_done(&root);
+    gi_list_done(&sub);
+}
+
+TEST_MAIN(TEST(test_name_globs), TEST(test_path_globs), TEST(test_rules), TEST(test_scopes))
