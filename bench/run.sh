@@ -115,3 +115,8 @@ if command -v rg >/dev/null; then
 else
     echo "rg not installed (scripts/deps.sh bench): skipped"
 fi
+
+echo
+# Egress: the transparent proxy against direct transfers, on a fake internet
+# of network namespaces (no traffic leaves this machine).
+"$py" "$top/bench/egress.py" "$B" || echo "egress benchmark FAILED"

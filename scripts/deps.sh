@@ -5,9 +5,11 @@
 set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev
-            libsqlite3-dev libseccomp-dev libarchive-dev zlib1g-dev libpcre2-dev e2fsprogs util-linux)
-test_pkgs=(python3 python3-pytest python3-yaml clang libclang-rt-14-dev iproute2 procps)
-bench_pkgs=(bubblewrap crun hyperfine ripgrep)
+            libsqlite3-dev libseccomp-dev libarchive-dev zlib1g-dev libpcre2-dev e2fsprogs util-linux
+            libnftables-dev nftables)
+test_pkgs=(python3 python3-pytest python3-yaml clang libclang-rt-14-dev iproute2 procps dnsmasq-base
+           openssl curl)
+bench_pkgs=(bubblewrap crun hyperfine ripgrep dnsmasq-base openssl curl iproute2 util-linux)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do

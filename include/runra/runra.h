@@ -90,6 +90,14 @@ struct runra_resources {
 
 /* What to create. Zero-initialize, then set what matters: every NULL or 0
  * field is left to the daemon. */
+/* Network egress: mode "none" (the default), "allowlist" or "open"; rules
+ * like "api.example.com", "*.example.org", "10.1.2.0/24:5432". */
+struct runra_network {
+    const char *mode;               /* NULL: not set */
+    const char *const *allow;       /* NULL-terminated, or NULL */
+    const char *const *deny;        /* NULL-terminated, or NULL */
+};
+
 struct runra_sandbox_spec {
     const char *image;   /* "host" by default */
     const char *backend; /* "ns" by default */
@@ -100,6 +108,8 @@ struct runra_sandbox_spec {
     size_t n_metadata;
     const struct runra_kv *env;
     size_t n_env;
+    struct runra_network network;
+    bool auto_resume; /* work on a paused sandbox resumes it (else: EBUSY) */
 };
 
 struct runra_sandbox {
@@ -240,6 +250,19 @@ int runra_process_signal(runra_client *c, const char *id, const char *ref, int s
 /* Waits for the exit (timeout_ms 0: no bound; ETIMEDOUT past it). */
 int runra_process_wait(runra_client *c, const char *id, const char *ref, uint64_t timeout_ms,
                        struct runra_exec_result **ret, struct runra_error **err);
+
+/* Pauses a sandbox (every process stopped, memory and files kept) or
+ * resumes it. Work on a paused sandbox fails with EBUSY unless it was created
+ * with auto_resume. */
+int runra_sandbox_pause(runra_client *c, const char *id, struct runra_error **err);
+int runra_sandbox_resume(runra_client *c, const char *id, struct runra_error **err);
+/* Replaces a sandbox's network policy; new connections see it at once. */
+int runra_sandbox_set_network(runra_client *c, const char *id, const struct runra_network *n,
+                              struct runra_error **err);
+/* The policy with the sandbox's addresses as runrad's JSON text, or with
+ * denied, {"denied":[...]}: the connections and queries it refused. */
+int runra_sandbox_network(runra_client *c, const char *id, bool denied, char **ret_json,
+                          struct runra_error **err);
 
 /* Sets the window size of a pty process's terminal. */
 int runra_process_resize(runra_client *c, const char *id, const char *ref, unsigned cols,

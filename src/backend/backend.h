@@ -45,6 +45,9 @@ struct backend_ops {
     int (*cleanup)(const char *id, const char *dir, struct runra_err **err);
     /* The pid of runra-init on the host (for diagnostics), or -1. */
     int64_t (*init_pid)(struct box *b);
+    /* Stops every process of the box, runra-init included (frozen), or lets
+     * them run again; memory and files are kept. */
+    int (*freeze)(struct box *b, bool frozen, struct runra_err **err);
 };
 
 extern const struct backend_ops ns_backend_ops;

@@ -27,6 +27,10 @@ enum {
     OPT_MAX_OUTPUT,
     OPT_EXEC_TIMEOUT,
     OPT_NO_STREAM,
+    OPT_NET,
+    OPT_AUTO_RESUME,
+    OPT_ALLOW,
+    OPT_DENY,
     OPT_SIMPLE = 2000, /* + index into a simple_opt table */
 };
 
@@ -258,6 +262,24 @@ static int create_opt(int c, struct create_args *a, struct runra_err **err)
         return kv_vec_add(&a->env, optarg, err);
     case OPT_META:
         return kv_vec_add(&a->meta, optarg, err);
+    case OPT_AUTO_RESUME:
+        s->auto_resume = true;
+        return 0;
+    case OPT_NET:
+        if (strcmp(optarg, "none") && strcmp(optarg, "allowlist") && strcmp(optarg, "open"))
+            return err_set(err, EINVAL, "--net must be none, allowlist or open");
+        s->network.mode = optarg;
+        return 0;
+    case OPT_ALLOW:
+    case OPT_DENY: {
+        const char **v = c == OPT_ALLOW ? a->allow : a->deny;
+        size_t *n = c == OPT_ALLOW ? &a->nallow : &a->ndeny;
+        if (*n >= CLI_NET_RULES_MAX)
+            return err_set(err, E2BIG, "at most %d --allow and --deny rules each",
+                           CLI_NET_RULES_MAX);
+        v[(*n)++] = optarg;
+        return 0;
+    }
     case 'i':
         a->interactive = true;
         return 0;
@@ -280,6 +302,10 @@ int cli_parse_create(int argc, char **argv, bool run, struct create_args *a,
         { "meta", required_argument, NULL, OPT_META },
         { "workdir", required_argument, NULL, 'w' },
         { "backend", required_argument, NULL, OPT_BACKEND },
+        { "net", required_argument, NULL, OPT_NET },
+        { "auto-resume", no_argument, NULL, OPT_AUTO_RESUME },
+        { "allow", required_argument, NULL, OPT_ALLOW },
+        { "deny", required_argument, NULL, OPT_DENY },
         /* run only; create's getopt string has no 'i' and this is refused below. */
         { "interactive", no_argument, NULL, 'i' },
         { "exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT },
@@ -305,6 +331,11 @@ int cli_parse_create(int argc, char **argv, bool run, struct create_args *a,
     a->spec.n_env = a->env.n;
     a->spec.metadata = a->meta.items;
     a->spec.n_metadata = a->meta.n;
+    a->spec.network.allow = a->nallow ? a->allow : NULL;
+    a->spec.network.deny = a->ndeny ? a->deny : NULL;
+    /* Rules alone mean an allowlist: what else would they be for. */
+    if (!a->spec.network.mode && (a->nallow || a->ndeny))
+        a->spec.network.mode = a->nallow ? "allowlist" : "open";
     if (a->common.help)
         return 0;
     if (!run) {

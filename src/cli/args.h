@@ -44,9 +44,15 @@ struct cli_common {
 
 /* `runra create` and `runra run`. The spec's lists point into env and meta;
  * its strings point into argv. */
+#define CLI_NET_RULES_MAX 256
+
 struct create_args {
     struct cli_common common;
     struct runra_sandbox_spec spec;
+    const char *allow[CLI_NET_RULES_MAX + 1]; /* --allow, NULL-terminated */
+    size_t nallow;
+    const char *deny[CLI_NET_RULES_MAX + 1];
+    size_t ndeny;
     struct kv_vec env;
     struct kv_vec meta;
     bool interactive;  /* run -i */

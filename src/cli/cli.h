@@ -32,6 +32,9 @@ int cmd_create(struct cli *cli, int argc, char **argv);
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);
 int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_pause(struct cli *cli, int argc, char **argv);
+int cmd_resume(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_pause[], cli_usage_resume[];
 int cmd_exec(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_cp(struct cli *cli, int argc, char **argv);
@@ -54,6 +57,9 @@ int cmd_ps(struct cli *cli, int argc, char **argv);
 int cmd_start(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_kill(struct cli *cli, int argc, char **argv);
+/* cmd-net.c */
+int cmd_net(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_net[];
 /* cmd-port.c */
 int cmd_port(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_port[];

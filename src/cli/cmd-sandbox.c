@@ -23,6 +23,11 @@ const char cli_usage_create[] =
     "  --meta K=V          metadata label (repeatable)\n"
     "  -w, --workdir DIR   working directory inside (default: /workspace)\n"
     "  --backend NAME      isolation backend (default: ns)\n"
+    "  --auto-resume       work on it while paused resumes it (else: an error)\n"
+    "  --net MODE          network: none (default), allowlist or open\n"
+    "  --allow RULE        allow a domain, *.domain, IP or CIDR, optionally :PORT or\n"
+    "                      :LO-HI (repeatable; implies --net allowlist)\n"
+    "  --deny RULE         deny one, also in open mode (repeatable)\n"
     "  --json              print the whole sandbox as JSON\n";
 
 const char cli_usage_ls[] =
@@ -197,6 +202,45 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
         cli_print_json(s);
     }
     return rc;
+}
+
+const char cli_usage_pause[] =
+    "Usage: runra pause ID...\n"
+    "Stops every process of each sandbox (the cgroup freezer); memory, files and\n"
+    "background processes are kept for `runra resume`.\n";
+
+const char cli_usage_resume[] =
+    "Usage: runra resume ID...\n"
+    "Lets a paused sandbox's processes run on from where they stopped.\n";
+
+static int pause_resume(struct cli *cli, int argc, char **argv, bool pause)
+{
+    char **ids;
+    int n;
+    int done = ids_args(cli, argc, argv, pause ? cli_usage_pause : cli_usage_resume, &ids, &n);
+    if (done >= 0)
+        return done;
+    runra_client *c;
+    if (cli_client(cli, &c) < 0)
+        return CLI_FAIL;
+    int rc = CLI_OK;
+    for (int i = 0; i < n; i++) {
+        struct runra_error *e = NULL;
+        int r = pause ? runra_sandbox_pause(c, ids[i], &e) : runra_sandbox_resume(c, ids[i], &e);
+        if (r < 0) {
+            cli_fail(e, "%s %s", pause ? "pause" : "resume", ids[i]);
+            runra_error_free(e);
+            rc = CLI_FAIL;
+        }
+    }
+    return rc;
+}
+
+int cmd_pause(struct cli *cli, int argc, char **argv) { return pause_resume(cli, argc, argv, true); }
+
+int cmd_resume(struct cli *cli, int argc, char **argv)
+{
+    return pause_resume(cli, argc, argv, false);
 }
 
 int cmd_rm(struct cli *cli, int argc, char **argv)

@@ -6,6 +6,7 @@
 #include "api.h"
 #include "backend/backend.h"
 #include "base/util.h"
+#include "net/policy.h"
 #include "proto/spec.h"
 
 static json_t *time_json(int64_t ms)
@@ -21,6 +22,18 @@ static json_t *time_json(int64_t ms)
     return json_string(buf);
 }
 
+/* The policy as the daemon reads it (normalized rules), or mode none. */
+static json_t *network_json(const char *text)
+{
+    json_auto_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    struct net_policy p = {0};
+    json_t *out = NULL;
+    if (net_policy_from_json(j, &p, NULL) >= 0)
+        out = net_policy_to_json(&p);
+    net_policy_done(&p);
+    return out ? out : json_pack("{s:s}", "mode", "none");
+}
+
 static json_t *sandbox_json(const struct sandbox_info *i)
 {
     const struct sandbox_spec *s = i->spec;
@@ -32,12 +45,14 @@ static json_t *sandbox_json(const struct sandbox_info *i)
     json_t *env_keys = json_array();
     for (size_t k = 0; k < s->env.n; k++)
         json_array_append_new(env_keys, json_string(s->env.items[k].key));
-    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o}", "id", i->id,
-                     "state", i->state, "image", s->image, "backend", s->backend, "resources",
-                     "cpu", s->resources.cpu, "memoryMb", (json_int_t)s->resources.memory_mb,
-                     "pids", (json_int_t)s->resources.pids, "diskMb",
-                     (json_int_t)s->resources.disk_mb, "timeoutMs", (json_int_t)s->timeout_ms,
-                     "metadata", meta, "envKeys", env_keys, "workdir", s->workdir, "createdAt",
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o}", "id",
+                     i->id, "state", i->state, "image", s->image, "backend", s->backend,
+                     "resources", "cpu", s->resources.cpu, "memoryMb",
+                     (json_int_t)s->resources.memory_mb, "pids", (json_int_t)s->resources.pids,
+                     "diskMb", (json_int_t)s->resources.disk_mb, "timeoutMs",
+                     (json_int_t)s->timeout_ms, "metadata", meta, "envKeys", env_keys, "workdir",
+                     s->workdir, "network", network_json(s->network), "autoResume",
+                     json_boolean(s->auto_resume), "createdAt",
                      time_json(i->created_ms), "expiresAt", time_json(i->expires_ms));
 }
 
@@ -53,10 +68,15 @@ enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_r
         json_object_set_new(ns, "reason",
                             json_string(ns_err && ns_err->msg ? ns_err->msg : "unavailable"));
     json_t *vm = json_pack("{s:b,s:s}", "available", 0, "reason", "the vm backend is not built yet");
+    const char *net_why = manager_network_unavailable(a->m);
+    json_t *net = json_pack("{s:b}", "available", net_why == NULL);
+    if (net_why)
+        json_object_set_new(net, "reason", json_string(net_why));
     return api_respond_json(
         c, 200,
-        json_pack("{s:s,s:s,s:{s:o,s:o},s:s,s:i,s:I,s:I,s:I}", "status", "ok", "version",
-                  RUNRA_VERSION, "backends", "ns", ns, "vm", vm, "cgroup", ns_cgroup_mode_name(),
+        json_pack("{s:s,s:s,s:{s:o,s:o},s:o,s:s,s:i,s:I,s:I,s:I}", "status", "ok", "version",
+                  RUNRA_VERSION, "backends", "ns", ns, "vm", vm, "network", net, "cgroup",
+                  ns_cgroup_mode_name(),
                   "landlock", ns_landlock_abi(), "sandboxes", (json_int_t)manager_count(a->m),
                   "pool", (json_int_t)manager_pool_count(a->m), "destroying",
                   (json_int_t)manager_destroying_count(a->m)));
@@ -69,8 +89,12 @@ enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, stru
     int r = api_check_query(c, NULL, NULL, &e);
     if (r >= 0)
         r = spec_parse_json(rq->body ? rq->body : "{}", rq->body ? rq->body_len : 2, &spec, &e);
-    if (r < 0)
+    if (r >= 0 && spec->network)
+        r = manager_net_check(spec->network, &e);
+    if (r < 0) {
+        spec_free(spec);
         return api_respond_err(c, r, e);
+    }
     struct sandbox_info *info = NULL;
     r = manager_create(a->m, spec, &info, &e);
     if (r < 0)
@@ -148,4 +172,78 @@ enum MHD_Result api_sandbox_delete(struct api *a, struct MHD_Connection *c, stru
     if (r < 0)
         return api_respond_err(c, r, e);
     return api_respond_empty(c, 204);
+}
+
+enum MHD_Result api_sandbox_patch(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    json_auto_t *j = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = api_body_json(rq, &j, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    json_error_t je;
+    json_t *net = NULL;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o}", "network", &net) < 0)
+        return api_respond_errf(c, EINVAL, "invalid sandbox update: %s", je.text);
+    r = manager_set_network(a->m, rq->match.id, net, &e);
+    struct sandbox_info *info = NULL;
+    if (r >= 0)
+        r = manager_get(a->m, rq->match.id, &info, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    enum MHD_Result ret = api_respond_json(c, 200, sandbox_json(info));
+    sandbox_info_free(info);
+    return ret;
+}
+
+static enum MHD_Result network_get(struct api *a, struct MHD_Connection *c, struct api_req *rq,
+                                   bool denied)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    json_t *j = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = manager_network_get(a->m, rq->match.id, denied, &j, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    return api_respond_json(c, 200, j);
+}
+
+enum MHD_Result api_network_get(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    return network_get(a, c, rq, false);
+}
+
+enum MHD_Result api_network_denied(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    return network_get(a, c, rq, true);
+}
+
+static enum MHD_Result pause_or_resume(struct api *a, struct MHD_Connection *c, struct api_req *rq,
+                                       bool pause)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r >= 0)
+        r = manager_pause(a->m, rq->match.id, pause, &e);
+    struct sandbox_info *info = NULL;
+    if (r >= 0)
+        r = manager_get(a->m, rq->match.id, &info, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    enum MHD_Result ret = api_respond_json(c, 200, sandbox_json(info));
+    sandbox_info_free(info);
+    return ret;
+}
+
+enum MHD_Result api_sandbox_pause(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    return pause_or_resume(a, c, rq, true);
+}
+
+enum MHD_Result api_sandbox_resume(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    return pause_or_resume(a, c, rq, false);
 }

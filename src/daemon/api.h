@@ -61,6 +61,11 @@ enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, stru
 enum MHD_Result api_sandbox_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_get(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_delete(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_patch(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_pause(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_sandbox_resume(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_network_get(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_network_denied(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_file_read(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_file_write_begin(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -17,6 +17,7 @@
 #include "backend/ns/ns.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "egress.h"
 #include "http.h"
 #include "manager.h"
 #include "proto/limits.h"
@@ -32,6 +33,9 @@ static void usage(FILE *f)
           "  --exec-timeout SEC   default exec timeout (default 600)\n"
           "  --max-output BYTES   default output kept per stream (default 1048576)\n"
           "  --pool N             warm sandboxes kept ready for creates (default 2, 0 = none)\n"
+          "  --net-range CIDR     private IPv4 range for sandbox networks (default 10.88.0.0/16)\n"
+          "  --dns ADDR[:PORT]    upstream resolver for sandboxes (default: /etc/resolv.conf's)\n"
+          "  --no-network         no network access for any sandbox (mode none only)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
           "  --list-routes        print the API routes and exit\n"
           "  --version            print the version and exit\n",
@@ -66,7 +70,9 @@ int main(int argc, char **argv)
     const char *state_dir = "/var/lib/runra", *socket_opt = NULL, *init_opt = NULL;
     uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
-           OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL };
+           OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET };
+    const char *net_range = "10.88.0.0/16", *dns = NULL;
+    bool no_net = false;
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, OPT_STATE},
         {"socket", required_argument, NULL, OPT_SOCKET},
@@ -75,6 +81,9 @@ int main(int argc, char **argv)
         {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"pool", required_argument, NULL, OPT_POOL},
+        {"net-range", required_argument, NULL, OPT_NET_RANGE},
+        {"dns", required_argument, NULL, OPT_DNS},
+        {"no-network", no_argument, NULL, OPT_NO_NET},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -113,6 +122,15 @@ int main(int argc, char **argv)
                 fprintf(stderr, "runrad: --pool must be a number in [0, 64]\n");
                 return 2;
             }
+            break;
+        case OPT_NET_RANGE:
+            net_range = optarg;
+            break;
+        case OPT_DNS:
+            dns = optarg;
+            break;
+        case OPT_NO_NET:
+            no_net = true;
             break;
         case OPT_LOG:
             if (!strcmp(optarg, "debug"))
@@ -220,7 +238,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "runrad: %s\n", e->msg);
         return 1;
     }
+    /* Sandbox networking needs nftables and veth; without them the daemon
+     * still runs, and a create that asks for network gets a clear error. */
+    struct egress_config ec = {.state_dir = state_real};
+    struct egress *egress = NULL;
+    char egress_error[512] = "turned off with --no-network";
+    if (egress_parse_range(net_range, &ec.range, &ec.range_prefix, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        return 2;
+    }
+    if (dns && egress_parse_upstream(dns, &ec.upstream, &ec.upstream_len, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        return 2;
+    }
+    if (!no_net) {
+        if ((dns || egress_parse_upstream(NULL, &ec.upstream, &ec.upstream_len, &e) >= 0) &&
+            egress_new(&ec, &egress, &e) >= 0) {
+            egress_error[0] = 0;
+        } else {
+            snprintf(egress_error, sizeof(egress_error), "%s", e && e->msg ? e->msg : "?");
+            log_warn("event=network_unavailable err=\"%s\"", egress_error);
+        }
+        err_free(e);
+        e = NULL;
+    }
     struct manager_config mc = {.state_dir = state_real,
+                                .egress = egress,
+                                .egress_error = egress ? NULL : egress_error,
                                 .socket_path = socket_path,
                                 .init_path = init_path,
                                 .exec_timeout_ms = exec_timeout_s * 1000,
@@ -230,6 +274,7 @@ int main(int argc, char **argv)
     struct manager *m = NULL;
     if (manager_new(&mc, &m, &e) < 0) {
         fprintf(stderr, "runrad: %s\n", e->msg);
+        egress_free(egress);
         store_close(store);
         return 1;
     }
@@ -238,6 +283,7 @@ int main(int argc, char **argv)
     if (http_start(&api, socket_path, &h, &e) < 0) {
         fprintf(stderr, "runrad: %s\n", e->msg);
         manager_free(m);
+        egress_free(egress);
         store_close(store);
         return 1;
     }
@@ -251,6 +297,7 @@ int main(int argc, char **argv)
      * still waiting on them), then stop the server. */
     http_quiesce(h);
     manager_free(m);
+    egress_free(egress);
     http_stop(h);
     store_close(store);
     log_info("event=stopped");

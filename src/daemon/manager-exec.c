@@ -21,32 +21,55 @@ void exec_result_free(struct exec_result *r)
 }
 
 /* The sandbox env with the request's entries laid over it. */
-int manager_env_merge(const struct kv_list *base, char **over, char ***ret)
+/* True when "K=V" strings in v set key (klen bytes). */
+static bool strv_sets(char **v, const char *key, size_t klen)
 {
-    size_t nb = base->n, no = strv_len(over);
-    char **v = calloc(nb + no + 1, sizeof(char *));
-    if (!v)
-        return -ENOMEM;
+    for (size_t j = 0; v && v[j]; j++)
+        if (!strncmp(v[j], key, klen) && v[j][klen] == '=')
+            return true;
+    return false;
+}
+
+int manager_env_merge(struct manager *m, struct sandbox *s, char **over, char ***ret)
+{
+    pthread_mutex_lock(&m->lock);
+    const struct kv_list *base = &s->spec->env;
+    char **net = s->net_env;
+    size_t nb = base->n, no = strv_len(over), nn = strv_len(net);
+    char **v = calloc(nn + nb + no + 1, sizeof(char *));
+    int r = v ? 0 : -ENOMEM;
     size_t n = 0;
-    for (size_t i = 0; i < nb; i++) {
-        bool overridden = false;
-        size_t klen = strlen(base->items[i].key);
-        for (size_t j = 0; j < no; j++)
-            if (!strncmp(over[j], base->items[i].key, klen) && over[j][klen] == '=')
-                overridden = true;
-        if (overridden)
+    /* Layers, each overriding the one before: the network's proxy
+     * variables, the sandbox's env, the request's env. */
+    for (size_t i = 0; r >= 0 && i < nn; i++) {
+        size_t klen = strcspn(net[i], "=");
+        if (strv_sets(over, net[i], klen))
+            continue;
+        bool in_base = false;
+        for (size_t k = 0; k < nb; k++)
+            if (strlen(base->items[k].key) == klen && !strncmp(base->items[k].key, net[i], klen))
+                in_base = true;
+        if (!in_base && !(v[n++] = strdup(net[i])))
+            r = -ENOMEM;
+    }
+    for (size_t i = 0; r >= 0 && i < nb; i++) {
+        if (strv_sets(over, base->items[i].key, strlen(base->items[i].key)))
             continue;
         if (asprintf(&v[n], "%s=%s", base->items[i].key, base->items[i].value) < 0) {
-            strv_free(v);
-            return -ENOMEM;
+            v[n] = NULL;
+            r = -ENOMEM;
+            break;
         }
         n++;
     }
-    for (size_t j = 0; j < no; j++)
-        if (!(v[n++] = strdup(over[j]))) {
-            strv_free(v);
-            return -ENOMEM;
-        }
+    pthread_mutex_unlock(&m->lock);
+    for (size_t j = 0; r >= 0 && j < no; j++)
+        if (!(v[n++] = strdup(over[j])))
+            r = -ENOMEM;
+    if (r < 0) {
+        strv_free(v);
+        return r;
+    }
     *ret = v;
     return 0;
 }
@@ -84,7 +107,7 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
         r = -ENOMEM;
         goto out;
     }
-    r = manager_env_merge(&s->spec->env, o->env, &env);
+    r = manager_env_merge(m, s, o->env, &env);
     if (r < 0)
         goto out;
     uint64_t timeout = o->timeout_ms ? o->timeout_ms : m->cfg.exec_timeout_ms;

@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "guest.h"
 #include "manager.h"
+#include "egress.h"
 #include "manager-ports.h"
 
 #define UID_BASE_FIRST 0x10000000u /* host uids from 2^28 on are never real users */
@@ -24,9 +25,12 @@ struct sandbox {
     struct box *box;
     struct guest *guest;
     struct port_table *ports; /* exposed ports, made on first use */
+    struct egress_box *net;   /* its network, when its mode is not none */
+    char **net_env;           /* HTTP_PROXY and friends for it (under the manager's lock) */
     char *dir;
     int refs;
     bool destroying;
+    bool paused; /* frozen (under the manager's lock) */
     bool stored; /* has a row in the store */
     struct sandbox *next;
 };
@@ -70,13 +74,22 @@ struct manager {
 };
 
 
-/* Looks a sandbox up and holds it until manager_release. */
+/* Looks a sandbox up and holds it until manager_release, for work inside
+ * it: a paused sandbox is resumed (autoResume) or refused with EBUSY. */
 int manager_acquire(struct manager *m, const char *id, struct sandbox **ret,
                     struct runra_err **err);
+/* The same for what does not touch its processes (get, network, pause). */
+int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
+                        struct runra_err **err);
 void manager_release(struct manager *m, struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);
-/* The sandbox env with the request's "K=V" entries laid over it. */
-int manager_env_merge(const struct kv_list *base, char **over, char ***ret);
+/* manager-net.c: the network at create and teardown. */
+int manager_net_setup(struct manager *m, struct sandbox *s, struct runra_err **err);
+void manager_net_teardown(struct manager *m, struct sandbox *s);
+
+/* The environment for a command in s: the network's proxy variables, the
+ * sandbox's env over them, the request's "K=V" entries over both. */
+int manager_env_merge(struct manager *m, struct sandbox *s, char **over, char ***ret);
 
 /* A stream of DATA frames ending in a RESULT, read by an HTTP response:
  * file reads and tar downloads. check validates the RESULT (may be NULL). */

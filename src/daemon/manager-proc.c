@@ -75,7 +75,7 @@ int manager_exec_stream_open(struct manager *m, const char *id, const struct exe
     if (r < 0)
         return r;
     char **env = NULL;
-    r = manager_env_merge(&s->spec->env, o->env, &env);
+    r = manager_env_merge(m, s, o->env, &env);
     manager_release(m, s);
     if (r < 0)
         return r;
@@ -314,7 +314,7 @@ int manager_proc_start(struct manager *m, const char *id, const struct exec_opts
     if (r < 0)
         return r;
     char **env = NULL;
-    r = manager_env_merge(&s->spec->env, o->env, &env);
+    r = manager_env_merge(m, s, o->env, &env);
     manager_release(m, s);
     if (r < 0)
         return r;

@@ -33,7 +33,8 @@ static struct sandbox *find_locked(struct manager *m, const char *id)
     return NULL;
 }
 
-int manager_acquire(struct manager *m, const char *id, struct sandbox **ret, struct runra_err **err)
+int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
+                        struct runra_err **err)
 {
     pthread_mutex_lock(&m->lock);
     struct sandbox *s = find_locked(m, id);
@@ -45,6 +46,67 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret, str
     pthread_mutex_unlock(&m->lock);
     *ret = s;
     return 0;
+}
+
+/* Pause and resume of any sandbox are serialized: each is a cgroup write
+ * and a wait, and they are rare. */
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct runra_err **err)
+{
+    pthread_mutex_lock(&pause_lock);
+    pthread_mutex_lock(&m->lock);
+    bool already = s->paused == pause;
+    if (pause && !already)
+        s->paused = true; /* new work is refused from here on */
+    pthread_mutex_unlock(&m->lock);
+    int r = 0;
+    if (!already) {
+        r = s->ops->freeze(s->box, pause, err);
+        pthread_mutex_lock(&m->lock);
+        s->paused = r < 0 ? !pause : pause;
+        pthread_mutex_unlock(&m->lock);
+        if (r >= 0) {
+            if (m->cfg.store && s->stored)
+                store_sandbox_set_state(m->cfg.store, s->id, pause ? "paused" : "running", NULL);
+            log_info("event=%s sandbox=%s", pause ? "paused" : "resumed", s->id);
+        }
+    }
+    pthread_mutex_unlock(&pause_lock);
+    return r;
+}
+
+int manager_acquire(struct manager *m, const char *id, struct sandbox **ret, struct runra_err **err)
+{
+    struct sandbox *s;
+    int r = manager_acquire_any(m, id, &s, err);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&m->lock);
+    bool paused = s->paused, autoresume = s->spec->auto_resume;
+    pthread_mutex_unlock(&m->lock);
+    if (paused && !autoresume) {
+        manager_release(m, s);
+        return err_set(err, EBUSY, "sandbox '%.64s' is paused; resume it first (or create it "
+                                   "with autoResume)", id);
+    }
+    if (paused && (r = set_paused(m, s, false, err)) < 0) {
+        manager_release(m, s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+int manager_pause(struct manager *m, const char *id, bool pause, struct runra_err **err)
+{
+    struct sandbox *s;
+    int r = manager_acquire_any(m, id, &s, err);
+    if (r < 0)
+        return r;
+    r = set_paused(m, s, pause, err);
+    manager_release(m, s);
+    return r;
 }
 
 void manager_release(struct manager *m, struct sandbox *s)
@@ -62,8 +124,18 @@ static void sandbox_free(struct sandbox *s)
     if (!s)
         return;
     spec_free(s->spec);
+    strv_free(s->net_env);
     free(s->dir);
     free(s);
+}
+
+/* A paused sandbox's init is frozen, not dead: only a running one whose
+ * stream broke has failed. */
+static const char *state_of(const struct sandbox *s)
+{
+    if (s->paused)
+        return "paused";
+    return guest_alive(s->guest) ? "running" : "failed";
 }
 
 static int info_from(const struct sandbox *s, const char *state, struct sandbox_info **ret)
@@ -112,7 +184,13 @@ static void teardown(struct manager *m, struct sandbox *s)
     while (s->refs > 0)
         pthread_cond_wait(&m->cond, &m->lock);
     pthread_mutex_unlock(&m->lock);
+    manager_net_teardown(m, s);
     _cleanup_err_ struct runra_err *e = NULL;
+    /* A frozen task does not die of SIGKILL under the v1 freezer. */
+    if (s->box && s->paused && s->ops->freeze(s->box, false, &e) < 0) {
+        err_free(e);
+        e = NULL;
+    }
     if (s->box && s->ops->destroy(s->box, &e) < 0)
         log_warn("event=destroy_failed sandbox=%s err=\"%s\"", s->id, e && e->msg ? e->msg : "?");
     s->box = NULL;
@@ -230,6 +308,7 @@ static void cleanup_leftovers(struct manager *m)
             _cleanup_free_ char *dir = NULL;
             if (asprintf(&dir, "%s/%s", m->sandboxes_dir, v[i].id) >= 0 && ns_backend_ops.cleanup)
                 ns_backend_ops.cleanup(v[i].id, dir, NULL);
+            egress_cleanup_leftover(v[i].id);
             store_sandbox_delete(m->cfg.store, v[i].id, NULL);
             log_info("event=leftover_removed sandbox=%s", v[i].id);
         }
@@ -605,6 +684,8 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     s->spec = TAKE_PTR(sp);
     s->created_ms = (int64_t)wall_ms();
     s->expires_ms = s->spec->timeout_ms ? s->created_ms + (int64_t)s->spec->timeout_ms : 0;
+    if ((r = manager_net_setup(m, s, err)) < 0)
+        goto fail;
     if (m->cfg.store) {
         struct store_sandbox row = {.id = s->id,
                                     .spec = s->spec,
@@ -641,10 +722,12 @@ int manager_get(struct manager *m, const char *id, struct sandbox_info **ret,
                 struct runra_err **err)
 {
     struct sandbox *s;
-    int r = manager_acquire(m, id, &s, err);
+    int r = manager_acquire_any(m, id, &s, err);
     if (r < 0)
         return r;
-    r = info_from(s, guest_alive(s->guest) ? "running" : "failed", ret);
+    pthread_mutex_lock(&m->lock); /* the spec's network may be changing */
+    r = info_from(s, state_of(s), ret);
+    pthread_mutex_unlock(&m->lock);
     manager_release(m, s);
     return r;
 }
@@ -665,7 +748,7 @@ int manager_list(struct manager *m, const struct kv_list *filter, struct sandbox
         }
         if (!match)
             continue;
-        r = info_from(s, guest_alive(s->guest) ? "running" : "failed", &v[n]);
+        r = info_from(s, state_of(s), &v[n]);
         if (r >= 0)
             n++;
     }

@@ -3,6 +3,8 @@
  * only translates HTTP to these functions and back. */
 #pragma once
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,8 @@ struct manager_config {
     uint64_t max_output;            /* default bytes kept per stream */
     struct store *store;
     unsigned pool_size;             /* warm sandboxes kept ready for creates; 0: none */
+    struct egress *egress;          /* NULL: no network access for sandboxes */
+    const char *egress_error;       /* why egress is NULL */
 };
 
 struct sandbox_info {
@@ -45,6 +49,9 @@ int manager_get(struct manager *m, const char *id, struct sandbox_info **ret,
 int manager_list(struct manager *m, const struct kv_list *filter, struct sandbox_info ***ret,
                  size_t *ret_n, struct runra_err **err);
 int manager_destroy(struct manager *m, const char *id, struct runra_err **err);
+/* Pauses (every process stopped by the cgroup freezer, memory and files
+ * kept) or resumes a sandbox; doing what is already done is fine. */
+int manager_pause(struct manager *m, const char *id, bool pause, struct runra_err **err);
 void sandbox_info_free(struct sandbox_info *i);
 void sandbox_info_list_free(struct sandbox_info **v, size_t n);
 
@@ -105,7 +112,17 @@ int manager_file_remove(struct manager *m, const char *id, const char *path, boo
 int manager_file_move(struct manager *m, const char *id, const char *from, const char *to,
                       bool overwrite, struct file_info *ret, struct runra_err **err);
 
+/* Network policy (manager-net.c). network: the spec's "network" object. */
+int manager_net_check(const char *network_json, struct runra_err **err);
+int manager_set_network(struct manager *m, const char *id, json_t *network,
+                        struct runra_err **err);
+/* The policy with the sandbox's addresses, or (denied) {"denied": [...]}. */
+int manager_network_get(struct manager *m, const char *id, bool denied, json_t **ret,
+                        struct runra_err **err);
+
 /* Facts for /v1/health. */
+/* NULL when sandboxes can have network access, else why not. */
+const char *manager_network_unavailable(struct manager *m);
 size_t manager_count(struct manager *m);
 size_t manager_pool_count(struct manager *m);
 /* Sandboxes deleted whose teardown has not finished yet. */

@@ -97,6 +97,24 @@ static int decode_one(json_t *o, char **text, struct runra_sandbox **ret,
     return 0;
 }
 
+static int network_json(const struct runra_network *n, json_t **ret, struct runra_error **err)
+{
+    json_t *o = json_object();
+    if (!o)
+        return lib_err_set(err, ENOMEM, "out of memory");
+    int r = jb_str(o, "mode", n->mode, err);
+    if (r >= 0 && n->allow && n->allow[0])
+        r = jb_strv(o, "allow", n->allow, err);
+    if (r >= 0 && n->deny && n->deny[0])
+        r = jb_strv(o, "deny", n->deny, err);
+    if (r < 0) {
+        json_decref(o);
+        return r;
+    }
+    *ret = o;
+    return 0;
+}
+
 static int spec_to_json(const struct runra_sandbox_spec *spec, json_t *o, struct runra_error **err)
 {
     int r = jb_str(o, "image", spec->image, err);
@@ -110,6 +128,14 @@ static int spec_to_json(const struct runra_sandbox_spec *spec, json_t *o, struct
         r = jb_kv(o, "metadata", spec->metadata, spec->n_metadata, err);
     if (r >= 0)
         r = jb_kv(o, "env", spec->env, spec->n_env, err);
+    if (r >= 0 && spec->auto_resume)
+        r = jb_bool(o, "autoResume", 1, err);
+    if (r >= 0 && spec->network.mode) {
+        json_t *n = NULL;
+        r = network_json(&spec->network, &n, err);
+        if (r >= 0 && json_object_set_new(o, "network", n) < 0)
+            r = lib_err_set(err, ENOMEM, "out of memory");
+    }
     if (r < 0)
         return r;
 
@@ -222,4 +248,60 @@ int runra_sandbox_destroy(runra_client *c, const char *id, struct runra_error **
         r = client_call(c, "DELETE", t.data, NULL, NULL, NULL, err);
     buf_done(&t);
     return r;
+}
+
+static int pause_call(runra_client *c, const char *id, const char *what, struct runra_error **err)
+{
+    struct buf t = {0};
+    int r = client_target(&t, id, what, err);
+    if (r >= 0)
+        r = client_call(c, "POST", t.data, NULL, NULL, NULL, err);
+    buf_done(&t);
+    return r;
+}
+
+int runra_sandbox_pause(runra_client *c, const char *id, struct runra_error **err)
+{
+    return pause_call(c, id, "/pause", err);
+}
+
+int runra_sandbox_resume(runra_client *c, const char *id, struct runra_error **err)
+{
+    return pause_call(c, id, "/resume", err);
+}
+
+int runra_sandbox_set_network(runra_client *c, const char *id, const struct runra_network *n,
+                              struct runra_error **err)
+{
+    if (!n || !n->mode)
+        return lib_err_set(err, EINVAL, "network: no mode given");
+    json_t *net = NULL;
+    int r = network_json(n, &net, err);
+    if (r < 0)
+        return r;
+    json_auto_t *body = json_pack("{s:o}", "network", net);
+    if (!body)
+        return lib_err_set(err, ENOMEM, "out of memory");
+    struct buf t = {0};
+    r = client_target(&t, id, "", err);
+    if (r >= 0)
+        r = client_call(c, "PATCH", t.data, body, NULL, NULL, err);
+    buf_done(&t);
+    return r;
+}
+
+int runra_sandbox_network(runra_client *c, const char *id, bool denied, char **ret_json,
+                          struct runra_error **err)
+{
+    struct buf t = {0};
+    int r = client_target(&t, id, denied ? "/network/denied" : "/network", err);
+    json_auto_t *ans = NULL;
+    char *text = NULL;
+    if (r >= 0)
+        r = client_call(c, "GET", t.data, NULL, &ans, &text, err);
+    buf_done(&t);
+    if (r < 0)
+        return r;
+    *ret_json = text;
+    return 0;
 }

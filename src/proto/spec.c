@@ -39,6 +39,7 @@ void spec_free(struct sandbox_spec *s)
     free(s->image);
     free(s->backend);
     free(s->workdir);
+    free(s->network);
     kv_list_done(&s->metadata);
     kv_list_done(&s->env);
     free(s);
@@ -128,10 +129,12 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
         return err_set(err, EINVAL, "malformed JSON: %s (line %d, column %d)", je.text, je.line,
                        je.column);
     const char *image = NULL, *backend = NULL, *workdir = NULL;
-    json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s}", "image", &image,
-                       "backend", &backend, "resources", &res, "timeoutMs", &timeout, "metadata",
-                       &meta, "env", &env, "workdir", &workdir) < 0) {
+    json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL;
+    int auto_resume = 0;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b}", "image",
+                       &image, "backend", &backend, "resources", &res, "timeoutMs", &timeout,
+                       "metadata", &meta, "env", &env, "workdir", &workdir, "network", &net,
+                       "autoResume", &auto_resume) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
     }
@@ -210,6 +213,17 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
     if (env && (r = kv_from_json(env, "env", RUNRA_ENV_MAX, RUNRA_ENV_KEY_MAX, RUNRA_ARG_MAX_BYTES,
                                  true, &s->env, err)) < 0)
         goto out;
+    s->auto_resume = auto_resume;
+    if (net && !json_is_null(net)) {
+        if (!json_is_object(net)) {
+            r = err_set(err, EINVAL, "network must be an object");
+            goto out;
+        }
+        if (!(s->network = json_dumps(net, JSON_COMPACT | JSON_SORT_KEYS))) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
     if (workdir) {
         if ((r = check_workdir(workdir, err)) < 0)
             goto out;
@@ -246,6 +260,16 @@ int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
         return -ENOMEM;
     if (with_env)
         json_object_set_new(j, "env", kv_to_json(&s->env));
+    if (s->auto_resume)
+        json_object_set_new(j, "autoResume", json_true());
+    if (s->network) {
+        json_t *n = json_loads(s->network, 0, NULL);
+        if (!n) {
+            json_decref(j);
+            return -ENOMEM;
+        }
+        json_object_set_new(j, "network", n);
+    }
     char *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     if (!out)

@@ -34,6 +34,11 @@ struct sandbox_spec {
     struct kv_list metadata;
     struct kv_list env;
     char *workdir;       /* absolute path inside the sandbox; default /workspace */
+    /* The "network" object as compact JSON, or NULL (mode none). Its rules
+     * are checked by the daemon (src/net/policy.c), not here. */
+    char *network;
+    /* An exec or file call on a paused sandbox resumes it (else: 409). */
+    bool auto_resume;
 };
 
 /* Parses a create request body. Unknown keys, wrong types and out-of-range

@@ -27,7 +27,7 @@ def _new_state_dir():
     return tempfile.mkdtemp(prefix="runra-it-", dir="/tmp")
 
 
-def start_daemon(extra_args=(), socket_name=None):
+def start_daemon(extra_args=(), socket_name=None, wrap=()):
     """Starts a runrad on a fresh state dir (with its socket, given
     socket_name, next to the state dir rather than in it); the caller must
     call finish_daemon."""
@@ -35,7 +35,7 @@ def start_daemon(extra_args=(), socket_name=None):
         pytest.skip("runrad needs root (namespaces, cgroups, mounts)")
     top = _new_state_dir()
     sock = os.path.join(top, socket_name) if socket_name else None
-    d = Daemon(BUILD_DIR, os.path.join(top, "state"), extra_args, socket_path=sock)
+    d = Daemon(BUILD_DIR, os.path.join(top, "state"), extra_args, socket_path=sock, wrap=wrap)
     _live_daemons.append(d)
     try:
         d.start()

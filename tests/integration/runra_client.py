@@ -214,7 +214,8 @@ def parse_raw_response(out):
 class Daemon:
     """A runrad process on a private state dir."""
 
-    def __init__(self, build_dir, state_dir, extra_args=(), socket_path=None):
+    def __init__(self, build_dir, state_dir, extra_args=(), socket_path=None, wrap=()):
+        self.wrap = list(wrap)  # e.g. nsenter into a test's network namespace
         self.build_dir = build_dir
         self.binary = os.path.join(build_dir, "src", "daemon", "runrad")
         self.state_dir = os.path.realpath(state_dir)
@@ -226,6 +227,11 @@ class Daemon:
         # unless a test asks for it.
         if "--pool" not in extra_args:
             extra_args = ["--pool", "0", *extra_args]
+        # Sandbox networking changes the firewall of the daemon's network
+        # namespace; only the egress tests (which run the daemon in a
+        # namespace of their own, with --dns) turn it on.
+        if "--dns" not in extra_args:
+            extra_args = ["--no-network", *extra_args]
         self.extra_args = list(extra_args)
         self.proc = None
         self.client = Client(self.socket)
@@ -236,7 +242,8 @@ class Daemon:
         os.makedirs(self.state_dir, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "--state-dir", self.state_dir, "--log-level", "debug", *self.extra_args],
+            [*self.wrap, self.binary, "--state-dir", self.state_dir, "--log-level", "debug",
+             *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
             env=dict(os.environ, RUNRA_IT_CANARY=CANARY))
         deadline = time.monotonic() + wait

@@ -448,6 +448,55 @@ static int kill_all(const struct ns_cgroup *cg, struct runra_err **err)
     return err_set(err, EBUSY, "cgroup %s: processes still exiting after 5 s", procs_dir);
 }
 
+/* Freezing is asynchronous in both hierarchies: the state file says
+ * FREEZING (v1) or cgroup.events says frozen 0 (v2) until every task has
+ * stopped. It is waited for, so a pause that returns means no task runs. */
+#define FREEZE_WAIT_MS 5000
+
+static bool v2_frozen_is(const char *dir, bool frozen)
+{
+    _cleanup_free_ char *ev = NULL;
+    if (read_in(dir, "cgroup.events", &ev) < 0)
+        return false;
+    const char *f = strstr(ev, "frozen ");
+    return f && (f[7] == '1') == frozen;
+}
+
+static bool v1_state_is(const char *dir, bool frozen)
+{
+    _cleanup_free_ char *st = NULL;
+    return read_in(dir, "freezer.state", &st) >= 0 &&
+           str_has_prefix(st, frozen ? "FROZEN" : "THAWED");
+}
+
+/* cgroup.freeze (v2, also in a hybrid's unified dir) where it exists: it
+ * stops tasks the way a signal would, so one sleeping in the kernel is
+ * frozen when it wakes. The v1 freezer otherwise. A freeze that does not
+ * settle in time is undone, so a failed pause leaves the sandbox running. */
+int ns_cgroup_freeze(const struct ns_cgroup *cg, bool frozen, struct runra_err **err)
+{
+    const char *what = frozen ? "freeze" : "thaw";
+    char probe[256];
+    bool v2 = cg->v2 && join(probe, sizeof(probe), cg->v2, "cgroup.freeze") == 0 &&
+              access(probe, W_OK) == 0;
+    const char *fz = cg->v1[CG_FREEZER];
+    if (!v2 && !(fz && is_fs(fz, CGROUP_SUPER_MAGIC)))
+        return err_set(err, EOPNOTSUPP, "%s: no freezer (neither cgroup.freeze nor v1 freezer)",
+                       what);
+    const char *dir = v2 ? cg->v2 : fz;
+    const char *file = v2 ? "cgroup.freeze" : "freezer.state";
+    int r = wfile(dir, file, v2 ? (frozen ? "1" : "0") : (frozen ? "FROZEN" : "THAWED"), err);
+    if (r < 0)
+        return r;
+    for (uint64_t end = now_ms() + FREEZE_WAIT_MS; now_ms() < end; sleep_ms(2))
+        if (v2 ? v2_frozen_is(dir, frozen) : v1_state_is(dir, frozen))
+            return 0;
+    if (frozen)
+        wfile(dir, file, v2 ? "0" : "THAWED", NULL);
+    return err_set(err, ETIMEDOUT, "%s: the sandbox's tasks did not settle in %d ms", what,
+                   FREEZE_WAIT_MS);
+}
+
 int ns_cgroup_destroy(struct ns_cgroup *cg, struct runra_err **err)
 {
     if (!cg)

@@ -3,6 +3,8 @@
  * Runs in the daemon, as real root, on paths built only from a checked id. */
 #pragma once
 
+#include <stdbool.h>
+
 #include <sys/types.h>
 
 #include "backend/backend.h"
@@ -26,6 +28,9 @@ int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct ru
 /* Only the OOM kill counter: what every exec reads twice. */
 int ns_cgroup_oom_kills(const struct ns_cgroup *cg, uint64_t *ret, struct runra_err **err);
 /* Kills every process left inside, removes the cgroups and frees cg. */
+/* Stops (frozen) or restarts every task of the sandbox: the v1 freezer
+ * where there is one, else cgroup.freeze; returns once the kernel says done. */
+int ns_cgroup_freeze(const struct ns_cgroup *cg, bool frozen, struct runra_err **err);
 int ns_cgroup_destroy(struct ns_cgroup *cg, struct runra_err **err);
 /* The same for a sandbox known only by id (a previous daemon's). */
 int ns_cgroup_cleanup(enum ns_cgroup_mode mode, const char *id, struct runra_err **err);

@@ -118,7 +118,7 @@ static const struct {
 
 static void ctx_done(struct ns_child_ctx *x)
 {
-    int *fds[] = {&x->rootfd, &x->maskfd, &x->etc_hostname, &x->etc_hosts};
+    int *fds[] = {&x->rootfd, &x->maskfd, &x->etc_hostname, &x->etc_hosts, &x->etc_resolv};
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (*fds[i] >= 0) {
             close(*fds[i]);
@@ -129,7 +129,8 @@ static void ctx_done(struct ns_child_ctx *x)
 int ns_child_setup(const struct ns_config *c, struct runra_err **err)
 {
     struct ns_child_ctx x = {
-        .c = c, .rootfd = -1, .maskfd = -1, .etc_hostname = -1, .etc_hosts = -1};
+        .c = c, .rootfd = -1, .maskfd = -1, .etc_hostname = -1, .etc_hosts = -1,
+        .etc_resolv = -1};
     int r = 0;
     for (size_t i = 0; i < ARRAY_SIZE(steps) && r >= 0; i++) {
         r = steps[i].run(&x, err);

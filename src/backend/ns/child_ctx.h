@@ -10,6 +10,7 @@ struct ns_child_ctx {
     int maskfd;       /* mask source (mnt.h), parked at MASK_PARK during setup */
     int etc_hostname; /* detached binds of the disk's own /etc/hostname and /etc/hosts */
     int etc_hosts;
+    int etc_resolv;
 };
 
 /* Where the mask source is attached while the setup runs: an empty skeleton

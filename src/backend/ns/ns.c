@@ -328,6 +328,11 @@ static int ns_oom_kills(struct box *b, uint64_t *ret, struct runra_err **err)
 
 static int64_t ns_init_pid(struct box *b) { return b && b->pid > 0 ? b->pid : -1; }
 
+static int ns_freeze(struct box *b, bool frozen, struct runra_err **err)
+{
+    return ns_cgroup_freeze(b->cg, frozen, err);
+}
+
 static int ns_available(struct runra_err **err) { return host_ready(err); }
 
 const struct backend_ops ns_backend_ops = {
@@ -339,4 +344,5 @@ const struct backend_ops ns_backend_ops = {
     .oom_kills = ns_oom_kills,
     .cleanup = ns_cleanup,
     .init_pid = ns_init_pid,
+    .freeze = ns_freeze,
 };

@@ -151,6 +151,16 @@ int ns_rootfs_host(struct ns_child_ctx *x, struct runra_err **err)
     int r = etc_file(etcfd, "hostname", hostname, &x->etc_hostname, err);
     if (r >= 0)
         r = etc_file(etcfd, "hosts", hosts, &x->etc_hosts, err);
+    /* The host's resolver may be on its loopback (systemd-resolved), which
+     * is not the sandbox's. Any address does here: when the sandbox has a
+     * network, every DNS query it sends, wherever to, is answered by
+     * runrad's resolver; without one, this address has no route and a
+     * lookup fails at once. 192.0.2.0/24 is for documentation only. */
+    if (r >= 0)
+        r = etc_file(etcfd, "resolv.conf",
+                     "# runra: DNS is answered by runrad under the sandbox's network policy\n"
+                     "nameserver 192.0.2.53\noptions timeout:2 attempts:2\n",
+                     &x->etc_resolv, err);
     if (r >= 0)
         r = ns_mnt_bind("/usr", x->rootfd, "/usr", true, RO_ATTRS, err);
     if (r >= 0)
@@ -159,6 +169,8 @@ int ns_rootfs_host(struct ns_child_ctx *x, struct runra_err **err)
         r = etc_attach(x, &x->etc_hostname, "/etc/hostname", err);
     if (r >= 0)
         r = etc_attach(x, &x->etc_hosts, "/etc/hosts", err);
+    if (r >= 0)
+        r = etc_attach(x, &x->etc_resolv, "/etc/resolv.conf", err);
     return r;
 }
 

@@ -1,0 +1,1540 @@
+/* The egress engine (see egress.h). Threads: one acceptor polls every
+ * sandbox's listeners; each proxied connection and each DNS query gets a
+ * thread of its own (bounded per sandbox and overall), because each may
+ * block on the upstream resolver or a slow connect and must not hold up
+ * the others. A box is reference-counted: its listeners, and each thread
+ * working for it, hold a reference; detaching cuts every live connection so
+ * those references go promptly. */
+#include "egress.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nftables/libnftables.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "net/dns.h"
+#include "net/sni.h"
+#include "proto/msg.h"
+#include "netlink.h"
+
+#define FIRST_BYTES_MS 300       /* a client that says nothing first is judged by address */
+#define PROXY_HEAD_MS (10u * 1000) /* for a proxy request's head */
+#define CONNECT_MS (10u * 1000)
+#define UPSTREAM_MS 2000         /* one upstream DNS attempt */
+#define PIN_TTL_MIN 5
+#define PIN_TTL_MAX 300
+#define PIPE_SIZE (1u << 20)
+#define THREAD_STACK (256u * 1024)
+
+struct pin {
+    char name[NET_NAME_MAX + 1];
+    struct net_addr addr;
+    uint64_t expires_ms;
+};
+
+struct denial {
+    int64_t time_ms;
+    char proto[8];
+    char name[NET_NAME_MAX + 1];
+    char ip[INET6_ADDRSTRLEN];
+    uint16_t port;
+    char reason[sizeof(((struct net_decision *)0)->reason)];
+};
+
+/* A live proxied connection's sockets, so a detach can cut them. */
+struct conn {
+    int fds[2];
+    struct conn *next, *prev;
+};
+
+struct listener {
+    struct egress_box *b;
+    int fd;
+    enum { L_TCP, L_DNS_UDP, L_DNS_TCP } kind;
+};
+
+struct egress_box {
+    struct egress *e;
+    char id[32], ifname[16];
+    uint32_t slot;
+    uint32_t gw, addr; /* network byte order */
+    struct listener l[3];
+    pthread_mutex_t lock; /* everything below */
+    struct net_policy policy;
+    struct pin pins[EGRESS_PINS_MAX];
+    size_t npins, pin_next;
+    struct denial denied[EGRESS_DENIED_KEPT];
+    size_t ndenied, denied_next;
+    struct conn *conns;
+    unsigned nconns, ndns;
+    int refs;
+    bool detached;
+    struct egress_box *next;
+};
+
+/* Upstream answers the proxy resolved, kept for their TTL so a burst of
+ * connections to one name costs one query. */
+#define RCACHE_SIZE 256
+struct rcache_entry {
+    char name[NET_NAME_MAX + 1];
+    struct dns_rr_addr addrs[DNS_ANSWERS_MAX];
+    int n;
+    uint64_t expires_ms;
+};
+
+struct egress {
+    struct egress_config cfg;
+    pthread_mutex_t rcache_lock;
+    struct rcache_entry rcache[RCACHE_SIZE];
+    char table[40];
+    struct nft_ctx *nft;
+    pthread_mutex_t lock; /* boxes, slots, epoll membership */
+    struct egress_box *boxes;
+    uint8_t *slots;
+    uint32_t nslots;
+    int epfd, stopfd;
+    pthread_t acceptor;
+    atomic_uint conns; /* connection and query threads, all boxes */
+    struct net_cidr *extra; /* host addresses and the range: always denied */
+    size_t nextra;
+};
+
+/* ---- configuration --------------------------------------------------- */
+
+int egress_parse_range(const char *s, uint32_t *ret_net, uint8_t *ret_prefix,
+                       struct runra_err **err)
+{
+    char buf[64];
+    const char *slash = strchr(s, '/');
+    if (!slash || (size_t)(slash - s) >= sizeof(buf))
+        return err_set(err, EINVAL, "network range '%s' is not ADDR/PREFIX", s);
+    memcpy(buf, s, (size_t)(slash - s));
+    buf[slash - s] = 0;
+    struct in_addr a;
+    uint64_t prefix = 0;
+    if (inet_pton(AF_INET, buf, &a) != 1 || parse_u64(slash + 1, &prefix) < 0 || prefix < 8 ||
+        prefix > 24)
+        return err_set(err, EINVAL, "network range '%s' must be an IPv4 prefix of /8 to /24", s);
+    uint32_t mask = htonl(~0u << (32 - prefix));
+    if (a.s_addr & ~mask)
+        return err_set(err, EINVAL, "network range '%s' has host bits set", s);
+    *ret_net = a.s_addr;
+    *ret_prefix = (uint8_t)prefix;
+    return 0;
+}
+
+int egress_parse_upstream(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len,
+                          struct runra_err **err)
+{
+    char buf[128] = "";
+    if (!s) {
+        /* The host's resolver: the first nameserver line. */
+        FILE *f = fopen("/etc/resolv.conf", "re");
+        char line[256];
+        while (f && fgets(line, sizeof(line), f))
+            if (sscanf(line, " nameserver %127s", buf) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if (!buf[0])
+            return err_set(err, ENOENT, "no nameserver in /etc/resolv.conf; give --dns");
+        s = buf;
+    }
+    char host[128];
+    uint64_t port = 53;
+    const char *colon = strrchr(s, ':');
+    struct sockaddr_in *in = (struct sockaddr_in *)ret;
+    memset(ret, 0, sizeof(*ret));
+    if (colon && strchr(s, '.') && (size_t)(colon - s) < sizeof(host)) {
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = 0;
+        if (parse_u64(colon + 1, &port) < 0 || port == 0 || port > 65535)
+            return err_set(err, EINVAL, "DNS upstream '%s': bad port", s);
+    } else {
+        snprintf(host, sizeof(host), "%s", s);
+    }
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *ret_len = sizeof(*in);
+        return 0;
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ret;
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(53);
+        *ret_len = sizeof(*in6);
+        return 0;
+    }
+    return err_set(err, EINVAL, "DNS upstream '%s' is not an IP address", s);
+}
+
+/* ---- nftables -------------------------------------------------------- */
+
+static int nft_run(struct egress *e, const char *cmd, struct runra_err **err)
+{
+    nft_ctx_buffer_error(e->nft);
+    int r = nft_run_cmd_from_buffer(e->nft, cmd);
+    if (r != 0) {
+        const char *msg = nft_ctx_get_error_buffer(e->nft);
+        return err_set(err, EIO, "nftables: %.300s", msg && *msg ? msg : "command failed");
+    }
+    return 0;
+}
+
+static int nft_install(struct egress *e, struct runra_err **err)
+{
+    char cmd[2048], range[INET_ADDRSTRLEN];
+    struct in_addr ra = {.s_addr = e->cfg.range};
+    inet_ntop(AF_INET, &ra, range, sizeof(range));
+    /* Every TCP connection and DNS query a sandbox makes goes to the
+     * daemon; anything else it sends is refused at once (a reset or an
+     * ICMP error: a fast failure, not a hang), and nothing of it is ever
+     * forwarded. The gateways' ports answer sandboxes only: anything else
+     * that sends to the range (another host, a local process) is dropped. */
+    snprintf(cmd, sizeof(cmd),
+             "table inet %s {\n"
+             "  set boxes { type ifname; }\n"
+             "  chain sb_pre { type nat hook prerouting priority dstnat - 5; policy accept;\n"
+             "    iifname @boxes meta nfproto ipv4 udp dport 53 redirect to :%d\n"
+             "    iifname @boxes meta nfproto ipv4 tcp dport 53 redirect to :%d\n"
+             "    iifname @boxes meta nfproto ipv4 meta l4proto tcp redirect to :%d\n"
+             "  }\n"
+             "  chain sb_in { type filter hook input priority filter - 5; policy accept;\n"
+             "    ip daddr %s/%u iifname != @boxes drop\n"
+             "    iifname @boxes meta nfproto ipv4 udp dport %d accept\n"
+             "    iifname @boxes meta nfproto ipv4 tcp dport { %d, %d } accept\n"
+             "    iifname @boxes meta l4proto tcp reject with tcp reset\n"
+             "    iifname @boxes reject with icmpx type admin-prohibited\n"
+             "  }\n"
+             "  chain sb_fwd { type filter hook forward priority filter - 5; policy accept;\n"
+             "    iifname @boxes reject with icmpx type admin-prohibited\n"
+             "    oifname @boxes drop\n"
+             "  }\n"
+             "}\n",
+             e->table, EGRESS_DNS_PORT, EGRESS_DNS_PORT, EGRESS_PROXY_PORT, range,
+             e->cfg.range_prefix, EGRESS_DNS_PORT, EGRESS_DNS_PORT, EGRESS_PROXY_PORT);
+    char del[128];
+    snprintf(del, sizeof(del), "destroy table inet %s\n", e->table);
+    /* A crashed daemon's table goes first ("destroy" does not fail when
+     * there is none; older nft lacks it, hence the fallback). */
+    if (nft_run(e, del, NULL) < 0) {
+        snprintf(del, sizeof(del), "delete table inet %s\n", e->table);
+        nft_run(e, del, NULL);
+    }
+    return nft_run(e, cmd, err);
+}
+
+static int nft_box(struct egress *e, const char *ifname, bool add, struct runra_err **err)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "%s element inet %s boxes { \"%s\" }\n", add ? "add" : "delete",
+             e->table, ifname);
+    return nft_run(e, cmd, err);
+}
+
+/* ---- references, denials, pins --------------------------------------- */
+
+static void box_unref(struct egress_box *b)
+{
+    pthread_mutex_lock(&b->lock);
+    bool last = --b->refs == 0;
+    pthread_mutex_unlock(&b->lock);
+    if (!last)
+        return;
+    net_policy_done(&b->policy);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+static void addr_of_sockaddr(const struct sockaddr_storage *ss, struct net_addr *a, uint16_t *port)
+{
+    memset(a, 0, sizeof(*a));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        a->family = AF_INET;
+        memcpy(a->a, &in->sin_addr, 4);
+        if (port)
+            *port = ntohs(in->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        a->family = AF_INET6;
+        memcpy(a->a, &in6->sin6_addr, 16);
+        if (port)
+            *port = ntohs(in6->sin6_port);
+    }
+}
+
+static void record_denial(struct egress_box *b, const char *proto, const char *name,
+                          const struct net_addr *addr, uint16_t port, const char *reason)
+{
+    struct denial d = {.time_ms = (int64_t)wall_ms(), .port = port};
+    snprintf(d.proto, sizeof(d.proto), "%s", proto);
+    snprintf(d.name, sizeof(d.name), "%s", name ? name : "");
+    if (addr && addr->family)
+        net_addr_format(addr, d.ip, sizeof(d.ip));
+    snprintf(d.reason, sizeof(d.reason), "%s", reason);
+    pthread_mutex_lock(&b->lock);
+    b->denied[b->denied_next] = d;
+    b->denied_next = (b->denied_next + 1) % EGRESS_DENIED_KEPT;
+    if (b->ndenied < EGRESS_DENIED_KEPT)
+        b->ndenied++;
+    pthread_mutex_unlock(&b->lock);
+    log_info("event=net_denied sandbox=%s proto=%s name=%s ip=%s port=%u reason=\"%s\"", b->id,
+             d.proto, d.name[0] ? d.name : "-", d.ip[0] ? d.ip : "-", port, d.reason);
+}
+
+static void pin_add(struct egress_box *b, const char *name, const struct net_addr *a, uint32_t ttl)
+{
+    if (ttl < PIN_TTL_MIN)
+        ttl = PIN_TTL_MIN;
+    if (ttl > PIN_TTL_MAX)
+        ttl = PIN_TTL_MAX;
+    uint64_t exp = now_ms() + (uint64_t)ttl * 1000;
+    pthread_mutex_lock(&b->lock);
+    for (size_t i = 0; i < b->npins; i++)
+        if (!strcmp(b->pins[i].name, name) && !memcmp(&b->pins[i].addr, a, sizeof(*a))) {
+            b->pins[i].expires_ms = exp;
+            pthread_mutex_unlock(&b->lock);
+            return;
+        }
+    struct pin *p = &b->pins[b->pin_next];
+    b->pin_next = (b->pin_next + 1) % EGRESS_PINS_MAX;
+    if (b->npins < EGRESS_PINS_MAX)
+        b->npins++;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->addr = *a;
+    p->expires_ms = exp;
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* The name the resolver gave out for this address, if one is pinned. */
+static bool pin_name_of(struct egress_box *b, const struct net_addr *a, char out[NET_NAME_MAX + 1])
+{
+    uint64_t now = now_ms();
+    bool found = false;
+    pthread_mutex_lock(&b->lock);
+    for (size_t i = 0; i < b->npins && !found; i++)
+        if (b->pins[i].expires_ms > now && !memcmp(&b->pins[i].addr, a, sizeof(*a))) {
+            memcpy(out, b->pins[i].name, NET_NAME_MAX + 1);
+            found = true;
+        }
+    pthread_mutex_unlock(&b->lock);
+    return found;
+}
+
+static void decide(struct egress_box *b, const struct net_dest *d, struct net_decision *ret)
+{
+    pthread_mutex_lock(&b->lock);
+    net_decide(&b->policy, b->e->extra, b->e->nextra, d, ret);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- the upstream resolver ------------------------------------------- */
+
+/* Asks upstream for name's A records: the count (possibly 0), -ENOENT for
+ * NXDOMAIN, or another -errno. */
+static int upstream_query(struct egress *e, const char *name, uint16_t qtype,
+                          struct dns_rr_addr *ret, size_t max, int *ret_rcode)
+{
+    uint8_t q[512], ans[DNS_MSG_MAX];
+    uint16_t id;
+    if (getentropy(&id, sizeof(id)) < 0)
+        id = (uint16_t)now_ms();
+    int qlen = dns_build_query(id, name, qtype, q, sizeof(q));
+    if (qlen < 0)
+        return qlen;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        _cleanup_close_ int fd = socket(e->cfg.upstream.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        if (connect(fd, (struct sockaddr *)&e->cfg.upstream, e->cfg.upstream_len) < 0 ||
+            send(fd, q, (size_t)qlen, 0) < 0)
+            return -errno;
+        uint64_t end = now_ms() + UPSTREAM_MS;
+        for (;;) {
+            uint64_t now = now_ms();
+            if (now >= end)
+                break;
+            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            if (poll(&pf, 1, (int)(end - now)) <= 0)
+                continue;
+            ssize_t n = recv(fd, ans, sizeof(ans), 0);
+            if (n <= 0)
+                break;
+            int rcode = 0;
+            int c = dns_parse_answer(ans, (size_t)n, id, name, &rcode, ret, max);
+            if (c == -EBADMSG)
+                continue; /* not our answer: keep waiting */
+            *ret_rcode = rcode;
+            return c;
+        }
+    }
+    return -ETIMEDOUT;
+}
+
+/* ---- DNS from the sandbox -------------------------------------------- */
+
+/* Builds the answer to one query from the sandbox. Returns its length, or
+ * 0 when the query is not worth an answer. */
+static int dns_answer(struct egress_box *b, const uint8_t *q, size_t qlen, uint8_t *out,
+                      size_t cap)
+{
+    struct dns_question qu;
+    bool header = false;
+    if (dns_parse_query(q, qlen, &qu, &header) < 0) {
+        if (!header)
+            return 0;
+        int n = dns_build_answer(&qu, DNS_RCODE_FORMERR, NULL, 0, out, cap);
+        return n < 0 ? 0 : n;
+    }
+    struct net_dest d = {.name = qu.name};
+    struct net_decision dec;
+    decide(b, &d, &dec);
+    if (!dec.allow || !qu.name[0]) {
+        record_denial(b, "dns", qu.name, NULL, 0, dec.allow ? "empty name" : dec.reason);
+        int n = dns_build_answer(&qu, DNS_RCODE_NXDOMAIN, NULL, 0, out, cap);
+        return n < 0 ? 0 : n;
+    }
+    struct dns_rr_addr got[DNS_ANSWERS_MAX], keep[DNS_ANSWERS_MAX];
+    size_t nkeep = 0;
+    int rcode = DNS_RCODE_NOERROR;
+    /* Only addresses are ever answered, and only IPv4 ones (sandboxes have
+     * no IPv6): other types get an empty answer and never leave the host,
+     * so a TXT or MX query cannot carry data out. */
+    if (qu.qtype == DNS_TYPE_A && qu.qclass == DNS_CLASS_IN) {
+        int c = upstream_query(b->e, qu.name, DNS_TYPE_A, got, DNS_ANSWERS_MAX, &rcode);
+        if (c < 0) {
+            rcode = DNS_RCODE_SERVFAIL;
+            c = 0;
+        }
+        for (int i = 0; i < c; i++) {
+            struct net_dest ad = {.name = qu.name, .addr = {.family = got[i].family}};
+            memcpy(ad.addr.a, got[i].a, 16);
+            struct net_decision ddec;
+            decide(b, &ad, &ddec);
+            if (!ddec.allow) {
+                /* A name that resolves to a private or host address
+                 * (rebinding) is answered without that address. */
+                record_denial(b, "dns", qu.name, &ad.addr, 0, ddec.reason);
+                continue;
+            }
+            keep[nkeep++] = got[i];
+            pin_add(b, qu.name, &ad.addr, got[i].ttl);
+        }
+    }
+    /* An answer that does not fit (UDP's 512 bytes) carries fewer
+     * addresses rather than none. */
+    int n;
+    while ((n = dns_build_answer(&qu, rcode, keep, nkeep, out, cap)) == -ENOSPC && nkeep > 0)
+        nkeep /= 2;
+    return n < 0 ? 0 : n;
+}
+
+struct dns_job {
+    struct egress_box *b;
+    int fd;              /* UDP: the listener (not owned); TCP: the connection (owned) */
+    bool tcp;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    uint8_t q[DNS_MSG_MAX];
+    size_t qlen;
+};
+
+static void job_done(struct dns_job *j)
+{
+    struct egress_box *b = j->b;
+    if (j->tcp)
+        close(j->fd);
+    pthread_mutex_lock(&b->lock);
+    b->ndns--;
+    pthread_mutex_unlock(&b->lock);
+    atomic_fetch_sub(&b->e->conns, 1);
+    box_unref(b);
+    free(j);
+}
+
+static bool sock_read(int fd, void *p, size_t n, uint64_t end)
+{
+    uint8_t *q = p;
+    while (n > 0) {
+        uint64_t now = now_ms();
+        if (now >= end)
+            return false;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, (int)(end - now)) <= 0)
+            continue;
+        ssize_t k = recv(fd, q, n, MSG_DONTWAIT);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (k <= 0)
+            return false;
+        q += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool sock_write(int fd, const void *p, size_t n)
+{
+    const uint8_t *q = p;
+    while (n > 0) {
+        ssize_t k = send(fd, q, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN) {
+            struct pollfd pf = {.fd = fd, .events = POLLOUT};
+            if (poll(&pf, 1, 10000) <= 0)
+                return false;
+            continue;
+        }
+        if (k <= 0)
+            return false;
+        q += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static void *dns_thread(void *arg)
+{
+    struct dns_job *j = arg;
+    uint8_t out[DNS_MSG_MAX];
+    if (!j->tcp) {
+        int n = dns_answer(j->b, j->q, j->qlen, out, 512);
+        if (n > 0)
+            sendto(j->fd, out, (size_t)n, 0, (struct sockaddr *)&j->peer, j->peer_len);
+    } else {
+        /* DNS over TCP: length-prefixed messages until the client stops. */
+        for (int k = 0; k < 32; k++) {
+            uint8_t lb[2];
+            if (!sock_read(j->fd, lb, 2, now_ms() + 10000))
+                break;
+            size_t len = (size_t)lb[0] << 8 | lb[1];
+            if (len == 0 || len > sizeof(j->q) || !sock_read(j->fd, j->q, len, now_ms() + 10000))
+                break;
+            int n = dns_answer(j->b, j->q, len, out + 2, sizeof(out) - 2);
+            if (n <= 0)
+                break;
+            uint8_t *o = out;
+            o[0] = (uint8_t)(n >> 8);
+            o[1] = (uint8_t)n;
+            if (!sock_write(j->fd, out, (size_t)n + 2))
+                break;
+        }
+    }
+    job_done(j);
+    return NULL;
+}
+
+/* ---- the proxy ------------------------------------------------------- */
+
+static void conn_register(struct egress_box *b, struct conn *c)
+{
+    pthread_mutex_lock(&b->lock);
+    c->next = b->conns;
+    c->prev = NULL;
+    if (b->conns)
+        b->conns->prev = c;
+    b->conns = c;
+    if (b->detached) {
+        for (int i = 0; i < 2; i++)
+            if (c->fds[i] >= 0)
+                shutdown(c->fds[i], SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void conn_set_upstream(struct egress_box *b, struct conn *c, int fd)
+{
+    pthread_mutex_lock(&b->lock);
+    c->fds[1] = fd;
+    if (b->detached)
+        shutdown(fd, SHUT_RDWR);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void conn_unregister(struct egress_box *b, struct conn *c)
+{
+    pthread_mutex_lock(&b->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    b->nconns--;
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* A reset, not a FIN: the client learns at once that it was refused. */
+static void reset_close(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close(fd);
+}
+
+static void http_refuse(int fd, int status, const char *what, const char *reason)
+{
+    char body[512], resp[1024];
+    int bn = snprintf(body, sizeof(body), "runra: %s: %s\n", what, reason);
+    if (bn < 0 || (size_t)bn >= sizeof(body))
+        bn = (int)strlen(body);
+    int n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\nX-Runra-Denied: %s\r\n\r\n%s",
+                     status, status == 403 ? "Forbidden" : "Bad Gateway", bn,
+                     status == 403 ? "1" : "0", body);
+    if (n > 0)
+        sock_write(fd, resp, (size_t)n < sizeof(resp) ? (size_t)n : sizeof(resp) - 1);
+    close(fd);
+}
+
+static int connect_to(const struct net_addr *a, uint16_t port)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (a->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        memcpy(&in->sin_addr, a->a, 4);
+        len = sizeof(*in);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        memcpy(&in6->sin6_addr, a->a, 16);
+        len = sizeof(*in6);
+    }
+    int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (poll(&pf, 1, CONNECT_MS) <= 0)
+        soerr = ETIMEDOUT;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        soerr = errno;
+    if (soerr) {
+        close(fd);
+        return -soerr;
+    }
+    return fd;
+}
+
+/* Both directions through pipes with splice, until both ends are done or
+ * one fails. */
+static void relay(int a, int b)
+{
+    int pa[2] = {-1, -1}, pb[2] = {-1, -1}; /* a->b, b->a */
+    if (pipe2(pa, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(pb, O_CLOEXEC | O_NONBLOCK) < 0)
+        goto out;
+    fcntl(pa[1], F_SETPIPE_SZ, PIPE_SIZE);
+    fcntl(pb[1], F_SETPIPE_SZ, PIPE_SIZE);
+    fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
+    fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+    struct dir {
+        int src, dst, pr, pw;
+        size_t pending;
+        bool eof, shut;
+    } d[2] = {{a, b, pa[0], pa[1], 0, false, false}, {b, a, pb[0], pb[1], 0, false, false}};
+    const size_t cap = PIPE_SIZE;
+    while (!(d[0].shut && d[1].shut)) {
+        struct pollfd pf[2] = {{.fd = a}, {.fd = b}};
+        for (int i = 0; i < 2; i++) {
+            struct pollfd *src = &pf[d[i].src == a ? 0 : 1], *dst = &pf[d[i].dst == a ? 0 : 1];
+            if (!d[i].eof && d[i].pending < cap)
+                src->events |= POLLIN;
+            if (d[i].pending > 0)
+                dst->events |= POLLOUT;
+        }
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            short srev = pf[d[i].src == a ? 0 : 1].revents;
+            short drev = pf[d[i].dst == a ? 0 : 1].revents;
+            if (!d[i].eof && (srev & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t n = splice(d[i].src, NULL, d[i].pw, NULL, cap - d[i].pending,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0)
+                    d[i].pending += (size_t)n;
+                else if (n == 0)
+                    d[i].eof = true;
+                else if (errno != EAGAIN && errno != EINTR)
+                    goto out;
+            }
+            /* Write what is pending right away, not after another poll:
+             * the destination usually has room, and a poll per chunk per
+             * direction is most of the proxy's cost. */
+            if (d[i].pending > 0 && (drev & (POLLOUT | POLLERR | POLLHUP) || srev)) {
+                ssize_t n = splice(d[i].pr, NULL, d[i].dst, NULL, d[i].pending,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0)
+                    d[i].pending -= (size_t)n;
+                else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                    goto out;
+            }
+            if (d[i].eof && d[i].pending == 0 && !d[i].shut) {
+                shutdown(d[i].dst, SHUT_WR);
+                d[i].shut = true;
+            }
+        }
+    }
+out:
+    for (int i = 0; i < 2; i++) {
+        if (pa[i] >= 0)
+            close(pa[i]);
+        if (pb[i] >= 0)
+            close(pb[i]);
+    }
+}
+
+/* Reads what the client sends first, up to SNI_PEEK_MAX, until parse says
+ * it has enough or wait_ms passes without more. Returns the byte count. */
+static size_t peek_first(int fd, uint8_t *buf, uint64_t wait_ms, bool *closed)
+{
+    size_t len = 0;
+    uint64_t end = now_ms() + wait_ms;
+    *closed = false;
+    while (len < SNI_PEEK_MAX) {
+        if (len > 0) {
+            char name[254];
+            struct http_target t;
+            int r = sni_parse_tls(buf, len, name);
+            if (r != SNI_MORE) {
+                if (r != SNI_NOT_THIS)
+                    break;
+                r = sni_parse_http(buf, len, &t);
+                if (r != SNI_MORE)
+                    break;
+            }
+        }
+        uint64_t now = now_ms();
+        if (now >= end)
+            break;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, (int)(end - now)) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + len, SNI_PEEK_MAX - len, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            *closed = true;
+            break;
+        }
+        len += (size_t)n;
+    }
+    return len;
+}
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* name's A records: from the cache while fresh, else from upstream. */
+static int resolve_cached(struct egress *e, const char *name, struct dns_rr_addr *ret)
+{
+    struct rcache_entry *c = &e->rcache[name_hash(name) % RCACHE_SIZE];
+    pthread_mutex_lock(&e->rcache_lock);
+    if (c->expires_ms > now_ms() && !strcmp(c->name, name)) {
+        int n = c->n;
+        memcpy(ret, c->addrs, (size_t)n * sizeof(*ret));
+        pthread_mutex_unlock(&e->rcache_lock);
+        return n;
+    }
+    pthread_mutex_unlock(&e->rcache_lock);
+    int rcode = 0;
+    int n = upstream_query(e, name, DNS_TYPE_A, ret, DNS_ANSWERS_MAX, &rcode);
+    if (n <= 0)
+        return n;
+    uint32_t ttl = UINT32_MAX;
+    for (int i = 0; i < n; i++)
+        if (ret[i].ttl < ttl)
+            ttl = ret[i].ttl;
+    ttl = ttl < PIN_TTL_MIN ? PIN_TTL_MIN : ttl > PIN_TTL_MAX ? PIN_TTL_MAX : ttl;
+    pthread_mutex_lock(&e->rcache_lock);
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    memcpy(c->addrs, ret, (size_t)n * sizeof(*ret));
+    c->n = n;
+    c->expires_ms = now_ms() + (uint64_t)ttl * 1000;
+    pthread_mutex_unlock(&e->rcache_lock);
+    return n;
+}
+
+/* Picks where to connect for name: the sandbox's own destination when it
+ * is among name's addresses, else the first that the policy allows. *dec
+ * holds the reason when nothing is allowed. */
+static int choose(struct egress_box *b, const char *name, const struct net_addr *orig,
+                  uint16_t port, struct net_addr *ret, struct net_decision *dec)
+{
+    struct dns_rr_addr got[DNS_ANSWERS_MAX];
+    int c = resolve_cached(b->e, name, got);
+    if (c <= 0) {
+        snprintf(dec->reason, sizeof(dec->reason), "'%s' does not resolve", name);
+        dec->allow = false;
+        return -ENOENT;
+    }
+    int pick = -1;
+    for (int i = 0; i < c; i++) {
+        struct net_dest d = {.name = name, .addr = {.family = got[i].family}, .port = port};
+        memcpy(d.addr.a, got[i].a, 16);
+        struct net_decision one;
+        decide(b, &d, &one);
+        if (!one.allow) {
+            if (pick < 0)
+                *dec = one;
+            continue;
+        }
+        bool same = orig->family == d.addr.family && !memcmp(orig->a, d.addr.a, 16);
+        if (pick < 0 || same) {
+            pick = i;
+            *dec = one;
+            *ret = d.addr;
+            if (same)
+                break;
+        }
+    }
+    return pick < 0 ? -EACCES : 0;
+}
+
+static bool is_ip_literal(const char *s)
+{
+    struct net_addr a;
+    return net_addr_parse(s, &a) == 0;
+}
+
+struct proxy_job {
+    struct egress_box *b;
+    struct conn c;
+};
+
+static void proxy_conn(struct egress_box *b, struct conn *c)
+{
+    int cfd = c->fds[0];
+    struct sockaddr_storage orig = {0};
+    socklen_t olen = sizeof(orig);
+    if (getsockopt(cfd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen) < 0) {
+        reset_close(cfd);
+        return;
+    }
+    struct net_addr oaddr;
+    uint16_t oport = 0;
+    addr_of_sockaddr(&orig, &oaddr, &oport);
+    uint32_t o4;
+    memcpy(&o4, oaddr.a, 4);
+    bool explicit_proxy = o4 == b->gw && oport == EGRESS_EXPLICIT_PORT;
+
+    _cleanup_free_ uint8_t *buf = malloc(SNI_PEEK_MAX);
+    if (!buf) {
+        reset_close(cfd);
+        return;
+    }
+    bool closed = false;
+    size_t len = peek_first(cfd, buf, explicit_proxy ? PROXY_HEAD_MS : FIRST_BYTES_MS, &closed);
+    char name[254] = "";
+    uint16_t port = oport;
+    bool http = false;
+    struct http_target t = {0};
+    const char *proto = "tcp";
+    if (explicit_proxy) {
+        if (sni_parse_http(buf, len, &t) != SNI_FOUND || !t.host[0] ||
+            (strcmp(t.method, "CONNECT") != 0 && !t.absolute)) {
+            http_refuse(cfd, 400, "proxy", "send CONNECT host:port or an absolute http:// URI");
+            return;
+        }
+        snprintf(name, sizeof(name), "%s", t.host);
+        port = t.port;
+        http = true;
+        proto = "proxy";
+    } else if (len > 0) {
+        if (sni_parse_tls(buf, len, name) == SNI_FOUND) {
+            proto = "tls";
+        } else if (sni_parse_http(buf, len, &t) == SNI_FOUND) {
+            http = true;
+            proto = "http";
+            snprintf(name, sizeof(name), "%s", t.host);
+        } else {
+            name[0] = 0;
+        }
+    }
+    /* A proxy request names its destination; the address it was sent to is
+     * the proxy's own. */
+    struct net_addr target = oaddr;
+    if (explicit_proxy)
+        memset(&target, 0, sizeof(target));
+    struct net_decision dec = {0};
+    int r;
+    if (name[0] && is_ip_literal(name)) {
+        /* A name that is an address says nothing the address does not. */
+        struct net_addr lit;
+        net_addr_parse(name, &lit);
+        name[0] = 0;
+        if (explicit_proxy)
+            target = lit;
+    }
+    if (name[0]) {
+        r = choose(b, name, &oaddr, port, &target, &dec);
+    } else {
+        char pinned[NET_NAME_MAX + 1];
+        bool have = !explicit_proxy && pin_name_of(b, &target, pinned);
+        struct net_dest d = {.name = have ? pinned : NULL, .addr = target, .port = port};
+        decide(b, &d, &dec);
+        if (have)
+            snprintf(name, sizeof(name), "%s", pinned);
+        r = dec.allow ? 0 : -EACCES;
+    }
+    if (r < 0) {
+        record_denial(b, proto, name[0] ? name : NULL, &target, port, dec.reason);
+        if (http)
+            http_refuse(cfd, 403, "connection denied", dec.reason);
+        else
+            reset_close(cfd);
+        return;
+    }
+    int ufd = connect_to(&target, port);
+    if (ufd < 0) {
+        if (http)
+            http_refuse(cfd, 502, "cannot connect", strerror(-ufd));
+        else
+            reset_close(cfd);
+        return;
+    }
+    conn_set_upstream(b, c, ufd);
+    bool ok = true;
+    if (explicit_proxy && !strcmp(t.method, "CONNECT")) {
+        static const char est[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+        ok = sock_write(cfd, est, sizeof(est) - 1);
+        if (ok && len > t.head_len)
+            ok = sock_write(ufd, buf + t.head_len, len - t.head_len);
+    } else if (explicit_proxy) {
+        /* An absolute-form request goes on in origin form. */
+        ok = sock_write(ufd, buf, t.uri_off);
+        if (ok && t.path_len)
+            ok = sock_write(ufd, buf + t.path_off, t.path_len);
+        else if (ok)
+            ok = sock_write(ufd, "/", 1);
+        size_t rest = t.uri_off + t.uri_len;
+        if (ok)
+            ok = sock_write(ufd, buf + rest, len - rest);
+    } else if (len > 0) {
+        ok = sock_write(ufd, buf, len);
+    }
+    if (ok && closed)
+        shutdown(ufd, SHUT_WR);
+    if (ok)
+        relay(cfd, ufd);
+    close(cfd);
+    close(ufd);
+}
+
+static void *proxy_thread(void *arg)
+{
+    struct proxy_job *j = arg;
+    struct egress_box *b = j->b;
+    conn_register(b, &j->c);
+    proxy_conn(b, &j->c);
+    conn_unregister(b, &j->c);
+    atomic_fetch_sub(&b->e->conns, 1);
+    box_unref(b);
+    free(j);
+    return NULL;
+}
+
+/* ---- the acceptor ---------------------------------------------------- */
+
+static bool spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int r = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return r == 0;
+}
+
+/* Takes a slot for one more thread of b, or says no (the limits). Called
+ * with e->lock held. */
+static bool take_slot(struct egress_box *b, bool dns)
+{
+    struct egress *e = b->e;
+    if (atomic_load(&e->conns) >= EGRESS_CONNS_MAX)
+        return false;
+    pthread_mutex_lock(&b->lock);
+    bool ok = !b->detached &&
+              (dns ? b->ndns < EGRESS_DNS_INFLIGHT_MAX : b->nconns < EGRESS_BOX_CONNS_MAX);
+    if (ok) {
+        if (dns)
+            b->ndns++;
+        else
+            b->nconns++;
+        b->refs++;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (ok)
+        atomic_fetch_add(&e->conns, 1);
+    return ok;
+}
+
+static void give_slot(struct egress_box *b, bool dns)
+{
+    pthread_mutex_lock(&b->lock);
+    if (dns)
+        b->ndns--;
+    else
+        b->nconns--;
+    pthread_mutex_unlock(&b->lock);
+    atomic_fetch_sub(&b->e->conns, 1);
+    box_unref(b);
+}
+
+static void on_listener(struct listener *l)
+{
+    struct egress_box *b = l->b;
+    if (l->kind == L_DNS_UDP) {
+        struct dns_job *j = calloc(1, sizeof(*j));
+        if (!j)
+            return;
+        j->peer_len = sizeof(j->peer);
+        ssize_t n = recvfrom(l->fd, j->q, sizeof(j->q), MSG_DONTWAIT,
+                             (struct sockaddr *)&j->peer, &j->peer_len);
+        if (n <= 0 || !take_slot(b, true)) {
+            free(j);
+            return;
+        }
+        j->b = b;
+        j->fd = l->fd;
+        j->qlen = (size_t)n;
+        if (!spawn(dns_thread, j)) {
+            give_slot(b, true);
+            free(j);
+        }
+        return;
+    }
+    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    bool dns = l->kind == L_DNS_TCP;
+    if (!take_slot(b, dns)) {
+        reset_close(fd);
+        return;
+    }
+    bool ok;
+    if (dns) {
+        struct dns_job *j = calloc(1, sizeof(*j));
+        ok = j != NULL;
+        if (ok) {
+            *j = (struct dns_job){.b = b, .fd = fd, .tcp = true};
+            ok = spawn(dns_thread, j);
+            if (!ok)
+                free(j);
+        }
+    } else {
+        struct proxy_job *j = calloc(1, sizeof(*j));
+        ok = j != NULL;
+        if (ok) {
+            *j = (struct proxy_job){.b = b, .c = {.fds = {fd, -1}}};
+            ok = spawn(proxy_thread, j);
+            if (!ok)
+                free(j);
+        }
+    }
+    if (!ok) {
+        reset_close(fd);
+        give_slot(b, dns);
+    }
+}
+
+/* An event may come from a listener that a detach closed since epoll
+ * reported it: only listeners of attached boxes are served. */
+static bool listener_live(struct egress *e, const struct listener *l)
+{
+    for (struct egress_box *b = e->boxes; b; b = b->next)
+        for (int i = 0; i < 3; i++)
+            if (&b->l[i] == l)
+                return l->fd >= 0;
+    return false;
+}
+
+static void *acceptor(void *arg)
+{
+    struct egress *e = arg;
+    for (;;) {
+        struct epoll_event ev[32];
+        int n = epoll_wait(e->epfd, ev, 32, -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        pthread_mutex_lock(&e->lock);
+        bool stop = false;
+        for (int i = 0; i < n; i++) {
+            if (!ev[i].data.ptr) {
+                stop = true;
+                continue;
+            }
+            if (listener_live(e, ev[i].data.ptr))
+                on_listener(ev[i].data.ptr);
+        }
+        pthread_mutex_unlock(&e->lock);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+/* ---- attach and detach ----------------------------------------------- */
+
+struct netns_setup {
+    int netns_fd;
+    uint32_t addr, gw;
+    struct runra_err *err;
+    int r;
+};
+
+/* Runs in a thread of its own that enters the sandbox's network namespace
+ * (setns affects only the calling thread). */
+static void *setup_inside(void *arg)
+{
+    struct netns_setup *s = arg;
+    if (setns(s->netns_fd, CLONE_NEWNET) < 0) {
+        s->r = err_sys(&s->err, errno, "enter the sandbox's network namespace");
+        return NULL;
+    }
+    /* No IPv6 inside: the policy is enforced for IPv4, and an absent
+     * family cannot leak. */
+    int fd = open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) < 0) {
+            /* IPv6 may be compiled out: nothing to disable then. */
+        }
+        close(fd);
+    }
+    int nl = -1;
+    s->r = nl_open(&nl, &s->err);
+    if (s->r >= 0)
+        s->r = nl_addr4_add(nl, "eth0", s->addr, 30, &s->err);
+    if (s->r >= 0)
+        s->r = nl_link_up(nl, "eth0", &s->err);
+    if (s->r >= 0)
+        s->r = nl_route4_default(nl, s->gw, &s->err);
+    if (nl >= 0)
+        close(nl);
+    return NULL;
+}
+
+static int listen_on(uint32_t addr, uint16_t port, int type, struct runra_err **err)
+{
+    _cleanup_close_ int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return err_sys(err, errno, "socket");
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return err_sys(err, errno, "bind the sandbox's gateway port %u", port);
+    if (type == SOCK_STREAM && listen(fd, 512) < 0)
+        return err_sys(err, errno, "listen");
+    return TAKE_FD(fd);
+}
+
+static void box_teardown_links(struct egress_box *b)
+{
+    int nl = -1;
+    if (nl_open(&nl, NULL) >= 0) {
+        nl_link_delete(nl, b->ifname, NULL);
+        close(nl);
+    }
+}
+
+int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct net_policy *p,
+                  struct egress_box **ret, struct runra_err **err)
+{
+    struct egress_box *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->e = e;
+    b->refs = 1;
+    for (int i = 0; i < 3; i++)
+        b->l[i].fd = -1;
+    pthread_mutex_init(&b->lock, NULL);
+    snprintf(b->id, sizeof(b->id), "%s", id);
+    snprintf(b->ifname, sizeof(b->ifname), "rr%.12s", id);
+    int r = net_policy_copy(p, &b->policy);
+    if (r < 0) {
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return r;
+    }
+    pthread_mutex_lock(&e->lock);
+    uint32_t slot = UINT32_MAX;
+    for (uint32_t i = 1; i < e->nslots; i++)
+        if (!e->slots[i]) {
+            slot = i;
+            e->slots[i] = 1;
+            break;
+        }
+    pthread_mutex_unlock(&e->lock);
+    if (slot == UINT32_MAX) {
+        box_unref(b);
+        return err_set(err, EAGAIN, "the sandbox network range is full");
+    }
+    b->slot = slot;
+    uint32_t base = ntohl(e->cfg.range) + slot * 4;
+    b->gw = htonl(base + 1);
+    b->addr = htonl(base + 2);
+
+    char nspath[64];
+    snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)init_pid);
+    _cleanup_close_ int nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
+    int nl = -1;
+    bool veth = false, in_set = false;
+    if (nsfd < 0) {
+        r = err_sys(err, errno, "open the sandbox's network namespace");
+        goto fail;
+    }
+    if ((r = nl_open(&nl, err)) < 0)
+        goto fail;
+    if ((r = nl_veth_create(nl, b->ifname, "eth0", nsfd, err)) < 0)
+        goto fail;
+    veth = true;
+    char sysctl[128];
+    snprintf(sysctl, sizeof(sysctl), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", b->ifname);
+    int sfd = open(sysctl, O_WRONLY | O_CLOEXEC);
+    if (sfd >= 0) {
+        if (write(sfd, "1", 1) < 0) {
+            /* no IPv6 here at all */
+        }
+        close(sfd);
+    }
+    if ((r = nl_addr4_add(nl, b->ifname, b->gw, 30, err)) < 0 ||
+        (r = nl_link_up(nl, b->ifname, err)) < 0)
+        goto fail;
+    struct netns_setup s = {.netns_fd = nsfd, .addr = b->addr, .gw = b->gw};
+    pthread_t t;
+    if (pthread_create(&t, NULL, setup_inside, &s) != 0) {
+        r = err_set(err, EAGAIN, "start a thread");
+        goto fail;
+    }
+    pthread_join(t, NULL);
+    if (s.r < 0) {
+        r = err_set(err, -s.r, "sandbox network: %s", s.err ? s.err->msg : "setup failed");
+        err_free(s.err);
+        goto fail;
+    }
+    if ((r = nft_box(e, b->ifname, true, err)) < 0)
+        goto fail;
+    in_set = true;
+    int fds[3];
+    fds[0] = listen_on(b->gw, EGRESS_PROXY_PORT, SOCK_STREAM, err);
+    fds[1] = fds[0] < 0 ? -1 : listen_on(b->gw, EGRESS_DNS_PORT, SOCK_DGRAM, err);
+    fds[2] = fds[1] < 0 ? -1 : listen_on(b->gw, EGRESS_DNS_PORT, SOCK_STREAM, err);
+    if (fds[2] < 0) {
+        for (int i = 0; i < 3; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        r = fds[0] < 0 ? fds[0] : fds[1] < 0 ? fds[1] : fds[2];
+        goto fail;
+    }
+    int kinds[3] = {L_TCP, L_DNS_UDP, L_DNS_TCP};
+    pthread_mutex_lock(&e->lock);
+    for (int i = 0; i < 3; i++) {
+        b->l[i] = (struct listener){.b = b, .fd = fds[i], .kind = kinds[i]};
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->l[i]};
+        epoll_ctl(e->epfd, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    b->next = e->boxes;
+    e->boxes = b;
+    pthread_mutex_unlock(&e->lock);
+    close(nl);
+    *ret = b;
+    return 0;
+fail:
+    if (in_set)
+        nft_box(e, b->ifname, false, NULL);
+    if (veth)
+        nl_link_delete(nl, b->ifname, NULL);
+    if (nl >= 0)
+        close(nl);
+    pthread_mutex_lock(&e->lock);
+    e->slots[slot] = 0;
+    pthread_mutex_unlock(&e->lock);
+    box_unref(b);
+    return r;
+}
+
+void egress_detach(struct egress_box *b)
+{
+    if (!b)
+        return;
+    struct egress *e = b->e;
+    pthread_mutex_lock(&e->lock);
+    for (struct egress_box **p = &e->boxes; *p; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    for (int i = 0; i < 3; i++)
+        if (b->l[i].fd >= 0) {
+            epoll_ctl(e->epfd, EPOLL_CTL_DEL, b->l[i].fd, NULL);
+            close(b->l[i].fd);
+            b->l[i].fd = -1;
+        }
+    pthread_mutex_unlock(&e->lock);
+    pthread_mutex_lock(&b->lock);
+    b->detached = true;
+    for (struct conn *c = b->conns; c; c = c->next)
+        for (int i = 0; i < 2; i++)
+            if (c->fds[i] >= 0)
+                shutdown(c->fds[i], SHUT_RDWR);
+    pthread_mutex_unlock(&b->lock);
+    nft_box(e, b->ifname, false, NULL);
+    box_teardown_links(b);
+    pthread_mutex_lock(&e->lock);
+    e->slots[b->slot] = 0;
+    pthread_mutex_unlock(&e->lock);
+    box_unref(b);
+}
+
+void egress_cleanup_leftover(const char *id)
+{
+    char ifname[16];
+    snprintf(ifname, sizeof(ifname), "rr%.12s", id);
+    int nl = -1;
+    if (nl_open(&nl, NULL) >= 0) {
+        nl_link_delete(nl, ifname, NULL);
+        close(nl);
+    }
+}
+
+int egress_set_policy(struct egress_box *b, const struct net_policy *p, struct runra_err **err)
+{
+    struct net_policy copy;
+    int r = net_policy_copy(p, &copy);
+    if (r < 0)
+        return err_set(err, -r, "copy the network policy");
+    pthread_mutex_lock(&b->lock);
+    net_policy_done(&b->policy);
+    b->policy = copy;
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
+static void fmt4(uint32_t a, char *out, size_t n)
+{
+    struct in_addr in = {.s_addr = a};
+    inet_ntop(AF_INET, &in, out, (socklen_t)n);
+}
+
+json_t *egress_box_json(struct egress_box *b)
+{
+    char addr[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], proxy[64];
+    fmt4(b->addr, addr, sizeof(addr));
+    fmt4(b->gw, gw, sizeof(gw));
+    snprintf(proxy, sizeof(proxy), "http://%s:%d", gw, EGRESS_EXPLICIT_PORT);
+    return json_pack("{s:s,s:s,s:s}", "address", addr, "gateway", gw, "proxy", proxy);
+}
+
+json_t *egress_denied_json(struct egress_box *b)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&b->lock);
+    size_t start = (b->denied_next + EGRESS_DENIED_KEPT - b->ndenied) % EGRESS_DENIED_KEPT;
+    for (size_t i = 0; a && i < b->ndenied; i++) {
+        const struct denial *d = &b->denied[(start + i) % EGRESS_DENIED_KEPT];
+        json_array_append_new(
+            a, json_pack("{s:I,s:s,s:o,s:o,s:i,s:s}", "timeMs", (json_int_t)d->time_ms, "proto",
+                         d->proto, "name", d->name[0] ? json_string(d->name) : json_null(), "ip",
+                         d->ip[0] ? json_string(d->ip) : json_null(), "port", d->port, "reason",
+                         d->reason));
+    }
+    pthread_mutex_unlock(&b->lock);
+    return a;
+}
+
+char **egress_env(struct egress_box *b)
+{
+    char gw[INET_ADDRSTRLEN];
+    fmt4(b->gw, gw, sizeof(gw));
+    static const char *const keys[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                                       "https_proxy"};
+    char **v = calloc(ARRAY_SIZE(keys) + 3, sizeof(char *));
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if (asprintf(&v[n++], "%s=http://%s:%d", keys[i], gw, EGRESS_EXPLICIT_PORT) < 0) {
+            v[--n] = NULL;
+            strv_free(v);
+            return NULL;
+        }
+    if (asprintf(&v[n++], "NO_PROXY=localhost,127.0.0.1,::1") < 0 ||
+        asprintf(&v[n++], "no_proxy=localhost,127.0.0.1,::1") < 0) {
+        v[--n] = NULL;
+        strv_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* ---- the engine ------------------------------------------------------ */
+
+/* The host's own addresses and the sandbox range join the always-denied
+ * set: a sandbox must not reach the host's services or another sandbox. */
+static int collect_extra(struct egress *e)
+{
+    struct ifaddrs *ifa = NULL;
+    size_t cap = 16;
+    e->extra = calloc(cap, sizeof(*e->extra));
+    if (!e->extra)
+        return -ENOMEM;
+    e->extra[e->nextra].addr.family = AF_INET;
+    memcpy(e->extra[e->nextra].addr.a, &e->cfg.range, 4);
+    e->extra[e->nextra].prefix = e->cfg.range_prefix;
+    e->extra[e->nextra++].why = "the sandbox network";
+    if (getifaddrs(&ifa) < 0)
+        return 0;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        if (e->nextra == cap) {
+            struct net_cidr *n = realloc(e->extra, 2 * cap * sizeof(*n));
+            if (!n)
+                break;
+            e->extra = n;
+            cap *= 2;
+        }
+        struct net_cidr *c = &e->extra[e->nextra++];
+        memset(c, 0, sizeof(*c));
+        addr_of_sockaddr((const struct sockaddr_storage *)i->ifa_addr, &c->addr, NULL);
+        c->prefix = c->addr.family == AF_INET ? 32 : 128;
+        c->why = "an address of the host";
+    }
+    freeifaddrs(ifa);
+    return 0;
+}
+
+int egress_new(const struct egress_config *cfg, struct egress **ret, struct runra_err **err)
+{
+    struct egress *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->cfg = *cfg;
+    e->epfd = e->stopfd = -1;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->rcache_lock, NULL);
+    /* The table is named after the state dir, so two daemons in one
+     * network namespace keep their rules apart. */
+    uint32_t h = 2166136261u;
+    for (const char *p = cfg->state_dir ? cfg->state_dir : ""; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    snprintf(e->table, sizeof(e->table), "runra_%08x", h);
+    e->nslots = 1u << (32 - cfg->range_prefix - 2);
+    e->slots = calloc(e->nslots, 1);
+    int r = e->slots ? collect_extra(e) : -ENOMEM;
+    if (r < 0)
+        goto fail;
+    e->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!e->nft) {
+        r = err_set(err, ENOMEM, "nftables context");
+        goto fail;
+    }
+    if ((r = nft_install(e, err)) < 0)
+        goto fail;
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (e->epfd < 0 || e->stopfd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->stopfd, &ev) < 0) {
+        r = err_sys(err, errno, "epoll");
+        goto fail;
+    }
+    if (pthread_create(&e->acceptor, NULL, acceptor, e) != 0) {
+        r = err_set(err, EAGAIN, "start the egress thread");
+        goto fail;
+    }
+    *ret = e;
+    return 0;
+fail:
+    if (e->nft) {
+        char del[96];
+        snprintf(del, sizeof(del), "delete table inet %s\n", e->table);
+        nft_run(e, del, NULL);
+        nft_ctx_free(e->nft);
+    }
+    if (e->epfd >= 0)
+        close(e->epfd);
+    if (e->stopfd >= 0)
+        close(e->stopfd);
+    free(e->slots);
+    free(e->extra);
+    pthread_mutex_destroy(&e->rcache_lock);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+    return r;
+}
+
+void egress_free(struct egress *e)
+{
+    if (!e)
+        return;
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        struct egress_box *b = e->boxes;
+        pthread_mutex_unlock(&e->lock);
+        if (!b)
+            break;
+        egress_detach(b);
+    }
+    uint64_t one = 1;
+    if (write(e->stopfd, &one, sizeof(one)) < 0) {
+        /* cannot fail on a fresh eventfd */
+    }
+    pthread_join(e->acceptor, NULL);
+    /* Connection threads were cut by the detaches; wait for them to go. */
+    for (int i = 0; i < 500 && atomic_load(&e->conns) > 0; i++)
+        usleep(10 * 1000);
+    char del[96];
+    snprintf(del, sizeof(del), "delete table inet %s\n", e->table);
+    nft_run(e, del, NULL);
+    nft_ctx_free(e->nft);
+    close(e->epfd);
+    close(e->stopfd);
+    free(e->slots);
+    free(e->extra);
+    pthread_mutex_destroy(&e->rcache_lock);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
