@@ -87,9 +87,9 @@ def main():
             res["through runra's proxy"].append(floats(proxied(big))[0][0] / 1e6)
         for name, speeds in res.items():
             print(f"{name:34s} {statistics.median(speeds):8.1f} MB/s   best {max(speeds):8.1f} MB/s")
-        p, d = res["through runra's proxy"], res["direct"]
-        best = 1 - max(p) / max(d)
-        med = 1 - statistics.median(p) / statistics.median(d)
+        prox, dire = res["through runra's proxy"], res["direct"]
+        best = 1 - max(prox) / max(dire)
+        med = 1 - statistics.median(prox) / statistics.median(dire)
         print(f"{'throughput lost':34s} {best * 100:7.1f} % of the best, "
               f"{med * 100:.1f} % of the median (negative: none measurable)")
 

@@ -464,6 +464,15 @@ int runra_search(runra_client *c, const char *id, const char *pattern,
                  const struct runra_search_opts *o, struct runra_search_result **ret,
                  struct runra_error **err);
 void runra_search_result_free(struct runra_search_result *r);
+/* The same search, each match handed to on_match as runrad receives it from
+ * the sandbox (the match is valid during the call; non-zero stops the
+ * search). *ret, which may be NULL, gets the summary: n, truncated,
+ * files_searched, and no matches. */
+typedef int (*runra_search_fn)(void *userdata, const struct runra_search_match *m);
+int runra_search_stream(runra_client *c, const char *id, const char *pattern,
+                        const struct runra_search_opts *o, runra_search_fn on_match,
+                        void *userdata, struct runra_search_result **ret,
+                        struct runra_error **err);
 
 #ifdef __cplusplus
 }

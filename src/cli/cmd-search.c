@@ -109,22 +109,29 @@ static size_t count(char *const *v)
     return n;
 }
 
-static void print_result(const struct runra_search_result *res, bool heading)
+struct printer {
+    bool heading;
+    char *last; /* the path of the previous match */
+};
+
+/* One match as ripgrep prints it: under a path heading on a terminal,
+ * path:line:column:text otherwise. */
+static int print_match(void *ud, const struct runra_search_match *m)
 {
-    const char *last = NULL;
-    for (size_t i = 0; i < res->n; i++) {
-        const struct runra_search_match *m = &res->matches[i];
-        if (heading && (!last || strcmp(last, m->path) != 0)) {
-            printf("%s%s\n", last ? "\n" : "", m->path);
-            last = m->path;
-        }
-        print_context(m->before, m->path, m->line - count(m->before), heading);
-        if (heading)
-            printf("%" PRIu64 ":%" PRIu64 ":%s\n", m->line, m->column, m->text);
-        else
-            printf("%s:%" PRIu64 ":%" PRIu64 ":%s\n", m->path, m->line, m->column, m->text);
-        print_context(m->after, m->path, m->line + 1, heading);
+    struct printer *p = ud;
+    bool heading = p->heading;
+    if (heading && (!p->last || strcmp(p->last, m->path) != 0)) {
+        printf("%s%s\n", p->last ? "\n" : "", m->path);
+        free(p->last);
+        p->last = strdup(m->path);
     }
+    print_context(m->before, m->path, m->line - count(m->before), heading);
+    if (heading)
+        printf("%" PRIu64 ":%" PRIu64 ":%s\n", m->line, m->column, m->text);
+    else
+        printf("%s:%" PRIu64 ":%" PRIu64 ":%s\n", m->path, m->line, m->column, m->text);
+    print_context(m->after, m->path, m->line + 1, heading);
+    return 0;
 }
 
 int cmd_search(struct cli *cli, int argc, char **argv)
@@ -150,15 +157,20 @@ int cmd_search(struct cli *cli, int argc, char **argv)
     };
     struct runra_error *e = NULL;
     struct runra_search_result *res = NULL;
-    if (runra_search(c, a.pos[0], a.pos[1], &o, &res, &e) < 0) {
+    /* Matches are printed as the sandbox finds them; --json wants the one
+     * document. */
+    struct printer pr = { .heading = isatty(STDOUT_FILENO) };
+    int r = cli->json ? runra_search(c, a.pos[0], a.pos[1], &o, &res, &e)
+                      : runra_search_stream(c, a.pos[0], a.pos[1], &o, print_match, &pr, &res, &e);
+    free(pr.last);
+    if (r < 0) {
+        fflush(stdout);
         cli_fail(e, "search");
         runra_error_free(e);
         return CLI_USAGE;
     }
     if (cli->json)
         cli_print_json(res->json);
-    else
-        print_result(res, isatty(STDOUT_FILENO));
     if (res->truncated)
         fprintf(stderr, "runra: search results were truncated (a limit was reached)\n");
     rc = res->n > 0 ? CLI_OK : CLI_FAIL;

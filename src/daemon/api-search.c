@@ -1,5 +1,7 @@
 /* POST /v1/sandboxes/{id}/search: strict request parsing into a
  * search_req, and the collected matches as JSON. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -64,6 +66,147 @@ static json_t *result_json(const struct search_result *res)
                      "filesSearched", (json_int_t)res->done.files_searched);
 }
 
+/* A streamed search: one JSON line per match, as the guest finds them, then
+ * {"done":true,...}; an error after the first line is an {"error":...} line. */
+struct sstream {
+    struct search_stream *st;
+    struct search_matches batch;
+    size_t next;    /* the next record of batch to send */
+    bool over;      /* the summary line is out */
+    char *line;
+    size_t len, off;
+};
+
+static void ss_set_line(struct sstream *s, char *text)
+{
+    free(s->line);
+    s->line = text;
+    s->len = text ? strlen(text) : 0;
+    s->off = 0;
+}
+
+/* Fills s->line with the next line; false at the end. */
+static bool ss_next_line(struct sstream *s)
+{
+    while (s->next >= s->batch.n && !s->over) {
+        search_matches_done(&s->batch);
+        s->next = 0;
+        _cleanup_err_ struct runra_err *e = NULL;
+        struct search_done done = {0};
+        int r = manager_search_next(s->st, &s->batch, &done, &e);
+        s->over = r <= 0;
+        if (r == 0) {
+            char *t = NULL;
+            if (asprintf(&t, "{\"done\":true,\"truncated\":%s,\"filesSearched\":%llu,"
+                             "\"matches\":%llu}\n",
+                         done.truncated ? "true" : "false",
+                         (unsigned long long)done.files_searched,
+                         (unsigned long long)done.matches) < 0)
+                t = NULL;
+            ss_set_line(s, t);
+            return t != NULL;
+        }
+        if (r < 0) {
+            json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", "search_failed", "message",
+                                  e && e->msg ? e->msg : strerror(-r));
+            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            json_decref(j);
+            char *l = NULL;
+            if (t && asprintf(&l, "%s\n", t) < 0)
+                l = NULL;
+            free(t);
+            ss_set_line(s, l);
+            return l != NULL;
+        }
+    }
+    if (s->next >= s->batch.n)
+        return false;
+    char *rec = NULL;
+    if (search_match_encode(&s->batch.v[s->next++], &rec) < 0)
+        return false;
+    size_t n = strlen(rec);
+    char *l = realloc(rec, n + 2);
+    if (!l) {
+        free(rec);
+        return false;
+    }
+    l[n] = '\n';
+    l[n + 1] = 0;
+    ss_set_line(s, l);
+    return true;
+}
+
+static ssize_t ss_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sstream *s = cls;
+    size_t out = 0;
+    (void)pos;
+    /* Many small records per call: one MHD write per record would cost
+     * more than the records. */
+    while (out < max) {
+        if (s->off >= s->len && !ss_next_line(s))
+            break;
+        size_t n = s->len - s->off < max - out ? s->len - s->off : max - out;
+        memcpy(buf + out, s->line + s->off, n);
+        s->off += n;
+        out += n;
+        /* Flush what is ready rather than wait for the next guest frame. */
+        if (s->off >= s->len && s->next >= s->batch.n && !s->over)
+            break;
+    }
+    if (out == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return (ssize_t)out;
+}
+
+static void ss_free(void *cls)
+{
+    struct sstream *s = cls;
+    manager_search_close(s->st);
+    search_matches_done(&s->batch);
+    free(s->line);
+    free(s);
+}
+
+static enum MHD_Result respond_search_stream(struct MHD_Connection *c, struct search_stream *st)
+{
+    struct sstream *s = calloc(1, sizeof(*s));
+    if (!s) {
+        manager_search_close(st);
+        return MHD_NO;
+    }
+    s->st = st;
+    /* The first answer decides between an HTTP error (a bad pattern or
+     * path fails at once) and a 200 stream. */
+    _cleanup_err_ struct runra_err *e = NULL;
+    struct search_done done = {0};
+    int r = manager_search_next(st, &s->batch, &done, &e);
+    if (r < 0) {
+        ss_free(s);
+        return api_respond_err(c, r, e);
+    }
+    if (r == 0) {
+        s->over = true;
+        char *t = NULL;
+        if (asprintf(&t, "{\"done\":true,\"truncated\":%s,\"filesSearched\":%llu,"
+                         "\"matches\":0}\n",
+                     done.truncated ? "true" : "false",
+                     (unsigned long long)done.files_searched) < 0)
+            t = NULL;
+        ss_set_line(s, t);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, ss_read, s, ss_free);
+    if (!resp) {
+        ss_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 enum MHD_Result api_search(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
     _cleanup_err_ struct runra_err *e = NULL;
@@ -75,13 +218,14 @@ enum MHD_Result api_search(struct api *a, struct MHD_Connection *c, struct api_r
         r = api_body_json(rq, &j, &e);
     const char *pattern = NULL, *path = NULL;
     json_t *glob = NULL;
-    int ic = 0, ni = 0;
+    int ic = 0, ni = 0, stream = 0;
     json_int_t maxr = 0, ctx = 0, tmo = 0;
     json_error_t je;
     if (r >= 0 &&
-        json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?s,s?o,s?b,s?b,s?I,s?I,s?I}", "pattern",
+        json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s?s,s?o,s?b,s?b,s?I,s?I,s?I,s?b}", "pattern",
                        &pattern, "path", &path, "glob", &glob, "ignoreCase", &ic, "noIgnore", &ni,
-                       "maxResults", &maxr, "contextLines", &ctx, "timeoutMs", &tmo) < 0)
+                       "maxResults", &maxr, "contextLines", &ctx, "timeoutMs", &tmo, "stream",
+                       &stream) < 0)
         r = err_set(&e, EINVAL, "invalid search request: %s", je.text);
     if (r >= 0 && (maxr < 1 || maxr > SEARCH_RESULTS_MAX) && maxr != 0)
         r = err_set(&e, EINVAL, "maxResults must be 1 to %d", SEARCH_RESULTS_MAX);
@@ -101,6 +245,14 @@ enum MHD_Result api_search(struct api *a, struct MHD_Connection *c, struct api_r
         req->max_results = (uint32_t)maxr;
         req->context = (uint32_t)ctx;
         req->timeout_ms = (uint64_t)tmo;
+        if (stream) {
+            struct search_stream *st = NULL;
+            r = manager_search_open(a->m, rq->match.id, req, &st, &e);
+            json_decref(j);
+            if (r < 0)
+                return api_respond_err(c, r, e);
+            return respond_search_stream(c, st);
+        }
         r = manager_search(a->m, rq->match.id, req, &res, &e);
     }
     json_decref(j);

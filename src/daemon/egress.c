@@ -1049,6 +1049,10 @@ static void on_listener(struct listener *l)
     int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return;
+    /* The proxy forwards what it gets at once; Nagle would hold back the
+     * small handshake messages a connection starts with. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     bool dns = l->kind == L_DNS_TCP;
     if (!take_slot(b, dns)) {
         reset_close(fd);

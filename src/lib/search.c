@@ -21,7 +21,8 @@ void runra_search_result_free(struct runra_search_result *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n; i++) {
+    /* A streamed search's summary counts matches it does not hold. */
+    for (size_t i = 0; r->matches && i < r->n; i++) {
         struct runra_search_match *m = &r->matches[i];
         free(m->path);
         free(m->text);
@@ -75,16 +76,15 @@ static int decode_match(json_t *o, struct runra_search_match *m, struct runra_er
     return r;
 }
 
-int runra_search(runra_client *c, const char *id, const char *pattern,
-                 const struct runra_search_opts *o, struct runra_search_result **ret,
-                 struct runra_error **err)
+static int search_body(const char *pattern, const struct runra_search_opts *o, json_t **ret,
+                       struct runra_error **err)
 {
     static const struct runra_search_opts none = { 0 };
     if (!o)
         o = &none;
     if (!pattern || !*pattern)
         return lib_err_set(err, EINVAL, "empty search pattern");
-    json_auto_t *body = json_object();
+    json_t *body = json_object();
     if (!body)
         return lib_err_set(err, ENOMEM, "out of memory");
     int r = jb_str(body, "pattern", pattern, err);
@@ -102,6 +102,168 @@ int runra_search(runra_client *c, const char *id, const char *pattern,
         r = jb_u64(body, "contextLines", o->context_lines, err);
     if (r >= 0 && o->timeout_ms)
         r = jb_u64(body, "timeoutMs", o->timeout_ms, err);
+    if (r < 0) {
+        json_decref(body);
+        return r;
+    }
+    *ret = body;
+    return 0;
+}
+
+static void match_done(struct runra_search_match *m)
+{
+    free(m->path);
+    free(m->text);
+    strv_free_(m->before);
+    strv_free_(m->after);
+    *m = (struct runra_search_match){ 0 };
+}
+
+#define SEARCH_LINE_MAX (1u << 20) /* one streamed record; records are far smaller */
+
+struct ssink {
+    struct buf line;
+    runra_search_fn fn;
+    void *ud;
+    struct runra_search_result *res;
+    bool got_done, stopped;
+    struct runra_error *err;
+};
+
+static int ss_line(struct ssink *s, const char *p, size_t n)
+{
+    json_error_t je;
+    json_auto_t *o = json_loadb(p, n, 0, &je);
+    if (!json_is_object(o))
+        return lib_err_set(&s->err, EPROTO, "runrad sent a malformed search record");
+    json_t *e = json_object_get(o, "error");
+    if (e) {
+        lib_err_api(&s->err, 500, json_string_value(json_object_get(e, "code")),
+                    json_string_value(json_object_get(e, "message")));
+        return -(s->err ? s->err->errnum : EIO);
+    }
+    if (json_object_get(o, "done")) {
+        int r = jr_bool(o, "truncated", &s->res->truncated, &s->err);
+        if (r >= 0)
+            r = jr_u64(o, "filesSearched", &s->res->files_searched, &s->err);
+        s->got_done = r >= 0;
+        return r;
+    }
+    struct runra_search_match m = { 0 };
+    int r = decode_match(o, &m, &s->err);
+    if (r >= 0) {
+        s->res->n++;
+        if (s->fn && s->fn(s->ud, &m) != 0) {
+            s->stopped = true;
+            r = -ECANCELED;
+        }
+    }
+    match_done(&m);
+    return r;
+}
+
+static int ss_feed(void *ud, const char *p, size_t n)
+{
+    struct ssink *s = ud;
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (s->line.len + take > SEARCH_LINE_MAX)
+            return lib_err_set(&s->err, EPROTO, "runrad sent a search record over %u bytes",
+                               SEARCH_LINE_MAX);
+        if (buf_append(&s->line, p, take) < 0)
+            return -ENOMEM;
+        p += take;
+        n -= take;
+        if (!nl)
+            break;
+        p++;
+        n--;
+        int r = s->line.len ? ss_line(s, s->line.data, s->line.len) : 0;
+        s->line.len = 0;
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int runra_search_stream(runra_client *c, const char *id, const char *pattern,
+                        const struct runra_search_opts *o, runra_search_fn on_match,
+                        void *userdata, struct runra_search_result **ret,
+                        struct runra_error **err)
+{
+    json_auto_t *body = NULL;
+    int r = search_body(pattern, o, &body, err);
+    if (r >= 0)
+        r = jb_bool(body, "stream", 1, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+    struct buf t = { 0 };
+    if (!text)
+        return lib_err_set(err, ENOMEM, "out of memory");
+    if ((r = client_target(&t, id, "/search", err)) < 0) {
+        buf_done(&t);
+        return r;
+    }
+    _cleanup_(runra_search_result_freep) struct runra_search_result *res = calloc(1, sizeof(*res));
+    if (!res) {
+        buf_done(&t);
+        return lib_err_set(err, ENOMEM, "out of memory");
+    }
+    struct ssink s = { .fn = on_match, .ud = userdata, .res = res };
+    struct http_request req = { .method = "POST",
+                                .target = t.data,
+                                .content_type = "application/json",
+                                .body = text,
+                                .body_len = strlen(text),
+                                .body_fd = -1 };
+    struct http_response resp = { .body = { .max = CLIENT_JSON_MAX },
+                                  .sink_fd = -1,
+                                  .sink_cb = ss_feed,
+                                  .sink_userdata = &s };
+    struct runra_error *e = NULL;
+    r = client_exchange(c, &req, &resp, &e);
+    buf_done(&t);
+    buf_done(&resp.body);
+    buf_done(&s.line);
+    if (s.stopped || s.err) {
+        /* Mid-stream: the connection cannot carry another request. */
+        http_conn_close(&c->conn);
+        runra_error_free(e);
+        if (s.stopped) {
+            runra_error_free(s.err);
+            return lib_err_set(err, ECANCELED, "stopped by the match callback");
+        }
+        int n = s.err->errnum;
+        if (err)
+            *err = s.err;
+        else
+            runra_error_free(s.err);
+        return -n;
+    }
+    if (r < 0) {
+        if (err)
+            *err = e;
+        else
+            runra_error_free(e);
+        return r;
+    }
+    if (!s.got_done)
+        return lib_err_set(err, EPROTO, "runrad's search stream ended without its summary");
+    if (ret)
+        *ret = TAKE_PTR(res);
+    return 0;
+}
+
+int runra_search(runra_client *c, const char *id, const char *pattern,
+                 const struct runra_search_opts *o, struct runra_search_result **ret,
+                 struct runra_error **err)
+{
+    json_auto_t *body = NULL;
+    int r = search_body(pattern, o, &body, err);
+    if (r < 0)
+        return r;
     struct buf t = { 0 };
     if (r >= 0)
         r = client_target(&t, id, "/search", err);

@@ -156,6 +156,20 @@ def test_sni_of_an_allowed_name_cannot_reach_a_denied_address(c, allow_box):
     assert code == 0 and "addr=198.51.100.10" in out, out
 
 
+def test_etc_hosts_pointing_an_allowed_name_at_a_denied_address(c, allow_box):
+    # The sandbox's /etc/hosts is its own; root inside may rewrite it.
+    code, out, err = sh(c, allow_box, "cp /etc/hosts /tmp/hosts.bak && "
+                                     "echo '198.51.100.11 allowed.test' >> /etc/hosts && "
+                                     "getent hosts allowed.test")
+    try:
+        assert code == 0 and "198.51.100.11" in out, (out, err)
+        for url in ("http://allowed.test/", "https://allowed.test/"):
+            code, out = curl(c, allow_box, url, proxy=False)
+            assert code == 0 and "addr=198.51.100.10" in out, out
+    finally:
+        sh(c, allow_box, "cat /tmp/hosts.bak > /etc/hosts")
+
+
 def dns_query(name, qtype):
     q = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
     for label in name.split("."):

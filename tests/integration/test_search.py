@@ -284,3 +284,46 @@ def prefilter(client, sandbox):
 def test_prefilter_keeps_results(client, prefilter, pattern, ignore_case, want):
     res = ok(client, prefilter, pattern=pattern, ignoreCase=ignore_case, path="/workspace/pf")
     assert [(m["line"], m["column"]) for m in res["matches"]] == want, res
+
+
+def stream(client, sid, **body):
+    r = client.post(f"/v1/sandboxes/{sid}/search", dict(body, stream=True))
+    return r
+
+
+def test_stream_gives_the_same_matches_as_lines(client, tree):
+    for body in ({"pattern": "needle", "path": "/workspace/s"},
+                 {"pattern": "needle", "path": "s/src/sub", "ignoreCase": True, "contextLines": 2},
+                 {"pattern": "needle", "path": "s", "noIgnore": True, "maxResults": 2}):
+        whole = ok(client, tree, **body)
+        r = stream(client, tree, **body)
+        assert r.status == 200 and r.headers["content-type"] == "application/x-ndjson", r
+        lines = [json.loads(l) for l in r.body.decode().splitlines()]
+        assert lines[-1] == {"done": True, "truncated": whole["truncated"],
+                             "filesSearched": whole["filesSearched"],
+                             "matches": len(whole["matches"])}, lines[-1]
+        assert sorted(lines[:-1], key=json.dumps) == sorted(whole["matches"], key=json.dumps)
+
+
+def test_stream_errors_are_http_errors_up_front(client, tree):
+    r = stream(client, tree, pattern="(unclosed")
+    assert r.status == 400 and r.error_code == "invalid_argument", r
+    r = stream(client, tree, pattern="x", path="/no/such/dir")
+    assert r.status == 404, r
+    r = client.post(f"/v1/sandboxes/{tree}/search", {"pattern": "x", "stream": "yes"})
+    assert r.status == 400, r
+    r = stream(client, tree, pattern="no-such-text-anywhere-x9", path="s")
+    lines = r.body.decode().splitlines()
+    assert r.status == 200 and len(lines) == 1 and json.loads(lines[0])["matches"] == 0, r
+
+
+def test_cli_search_streams_in_ripgrep_form(daemon, tree):
+    env = dict(os.environ, RUNRA_NO_AUTOSTART="1")
+    p = subprocess.run([RUNRA, "--socket", daemon.socket, "search", tree, "needle",
+                        "/workspace/s/src/main.c"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=60)
+    assert p.returncode == 0, p
+    assert p.stdout == b"/workspace/s/src/main.c:3:12:    return needle(1);\n", p
+    p = subprocess.run([RUNRA, "--socket", daemon.socket, "search", tree, "zz-nothing-zz", "s"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+    assert p.returncode == 1 and p.stdout == b"", p
