@@ -110,6 +110,7 @@ struct runra_sandbox_spec {
     size_t n_env;
     struct runra_network network;
     bool auto_resume; /* work on a paused sandbox resumes it (else: EBUSY) */
+    const char *on_timeout; /* "destroy" (default) or "pause" at timeout_ms */
 };
 
 struct runra_sandbox {

@@ -29,6 +29,7 @@ enum {
     OPT_NO_STREAM,
     OPT_NET,
     OPT_AUTO_RESUME,
+    OPT_ON_TIMEOUT,
     OPT_ALLOW,
     OPT_DENY,
     OPT_SIMPLE = 2000, /* + index into a simple_opt table */
@@ -265,6 +266,11 @@ static int create_opt(int c, struct create_args *a, struct runra_err **err)
     case OPT_AUTO_RESUME:
         s->auto_resume = true;
         return 0;
+    case OPT_ON_TIMEOUT:
+        if (strcmp(optarg, "destroy") && strcmp(optarg, "pause"))
+            return err_set(err, EINVAL, "--on-timeout must be destroy or pause");
+        s->on_timeout = optarg;
+        return 0;
     case OPT_NET:
         if (strcmp(optarg, "none") && strcmp(optarg, "allowlist") && strcmp(optarg, "open"))
             return err_set(err, EINVAL, "--net must be none, allowlist or open");
@@ -304,6 +310,7 @@ int cli_parse_create(int argc, char **argv, bool run, struct create_args *a,
         { "backend", required_argument, NULL, OPT_BACKEND },
         { "net", required_argument, NULL, OPT_NET },
         { "auto-resume", no_argument, NULL, OPT_AUTO_RESUME },
+        { "on-timeout", required_argument, NULL, OPT_ON_TIMEOUT },
         { "allow", required_argument, NULL, OPT_ALLOW },
         { "deny", required_argument, NULL, OPT_DENY },
         /* run only; create's getopt string has no 'i' and this is refused below. */

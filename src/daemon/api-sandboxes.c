@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "base/util.h"
 #include "net/policy.h"
+#include "proto/limits.h"
 #include "proto/spec.h"
 
 static json_t *time_json(int64_t ms)
@@ -45,14 +46,16 @@ static json_t *sandbox_json(const struct sandbox_info *i)
     json_t *env_keys = json_array();
     for (size_t k = 0; k < s->env.n; k++)
         json_array_append_new(env_keys, json_string(s->env.items[k].key));
-    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o}", "id",
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o}",
+                     "id",
                      i->id, "state", i->state, "image", s->image, "backend", s->backend,
                      "resources", "cpu", s->resources.cpu, "memoryMb",
                      (json_int_t)s->resources.memory_mb, "pids", (json_int_t)s->resources.pids,
                      "diskMb", (json_int_t)s->resources.disk_mb, "timeoutMs",
                      (json_int_t)s->timeout_ms, "metadata", meta, "envKeys", env_keys, "workdir",
                      s->workdir, "network", network_json(s->network), "autoResume",
-                     json_boolean(s->auto_resume), "createdAt",
+                     json_boolean(s->auto_resume), "onTimeout",
+                     json_string(s->pause_on_timeout ? "pause" : "destroy"), "createdAt",
                      time_json(i->created_ms), "expiresAt", time_json(i->expires_ms));
 }
 
@@ -184,10 +187,30 @@ enum MHD_Result api_sandbox_patch(struct api *a, struct MHD_Connection *c, struc
     if (r < 0)
         return api_respond_err(c, r, e);
     json_error_t je;
-    json_t *net = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o}", "network", &net) < 0)
+    json_t *net = NULL, *tmo = NULL;
+    const char *on_timeout = NULL;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?o,s?o,s?s}", "network", &net, "timeoutMs", &tmo,
+                       "onTimeout", &on_timeout) < 0)
         return api_respond_errf(c, EINVAL, "invalid sandbox update: %s", je.text);
-    r = manager_set_network(a->m, rq->match.id, net, &e);
+    if (!net && !tmo && !on_timeout)
+        return api_respond_errf(c, EINVAL, "nothing to update: give network, timeoutMs or "
+                                           "onTimeout");
+    uint64_t timeout = 0;
+    bool pause_on_timeout = false;
+    if (tmo && (!json_is_integer(tmo) || json_integer_value(tmo) < 0 ||
+                (uint64_t)json_integer_value(tmo) > RUNRA_TIMEOUT_MAX_MS))
+        return api_respond_errf(c, EINVAL, "timeoutMs must be an integer in [0, %llu]",
+                                (unsigned long long)RUNRA_TIMEOUT_MAX_MS);
+    if (tmo)
+        timeout = (uint64_t)json_integer_value(tmo);
+    if (on_timeout && (r = spec_parse_on_timeout(on_timeout, &pause_on_timeout, &e)) < 0)
+        return api_respond_err(c, r, e);
+    /* The network first: it is the part that can fail on the host. */
+    if (net)
+        r = manager_set_network(a->m, rq->match.id, net, &e);
+    if (r >= 0 && (tmo || on_timeout))
+        r = manager_set_timeout(a->m, rq->match.id, tmo ? &timeout : NULL,
+                                on_timeout ? &pause_on_timeout : NULL, &e);
     struct sandbox_info *info = NULL;
     if (r >= 0)
         r = manager_get(a->m, rq->match.id, &info, &e);

@@ -98,6 +98,31 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret, str
     return 0;
 }
 
+int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeout_ms,
+                        const bool *pause_on_timeout, struct runra_err **err)
+{
+    struct sandbox *s;
+    int r = manager_acquire_any(m, id, &s, err);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&m->lock);
+    if (pause_on_timeout)
+        s->spec->pause_on_timeout = *pause_on_timeout;
+    if (timeout_ms) {
+        /* As E2B's setTimeout: the sandbox lives timeout_ms from now (0:
+         * no limit). */
+        s->spec->timeout_ms = *timeout_ms;
+        s->expires_ms = *timeout_ms ? (int64_t)wall_ms() + (int64_t)*timeout_ms : 0;
+        pthread_cond_broadcast(&m->cond); /* the reaper's next wake-up may change */
+    }
+    int64_t exp = s->expires_ms;
+    pthread_mutex_unlock(&m->lock);
+    if (timeout_ms && m->cfg.store && s->stored)
+        store_sandbox_set_expiry(m->cfg.store, s->id, exp, NULL);
+    manager_release(m, s);
+    return 0;
+}
+
 int manager_pause(struct manager *m, const char *id, bool pause, struct runra_err **err)
 {
     struct sandbox *s;
@@ -258,6 +283,43 @@ static void *janitor_main(void *arg)
     return NULL;
 }
 
+struct pause_job {
+    struct manager *m;
+    struct sandbox *s;
+};
+
+static void *pause_job_main(void *arg)
+{
+    struct pause_job *j = arg;
+    _cleanup_err_ struct runra_err *e = NULL;
+    if (set_paused(j->m, j->s, true, &e) < 0)
+        log_warn("event=timeout_pause_failed sandbox=%s err=\"%s\"", j->s->id,
+                 e && e->msg ? e->msg : "?");
+    manager_release(j->m, j->s);
+    free(j);
+    return NULL;
+}
+
+/* A pause waits on the kernel, which the reaper must not do holding the
+ * lock: a thread of its own does it, holding a reference. */
+static void pause_later_locked(struct manager *m, struct sandbox *s)
+{
+    struct pause_job *j = malloc(sizeof(*j));
+    if (!j)
+        return;
+    *j = (struct pause_job){m, s};
+    s->refs++;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, pause_job_main, j) != 0) {
+        s->refs--;
+        free(j);
+    }
+    pthread_attr_destroy(&attr);
+}
+
 static void *reaper_main(void *arg)
 {
     struct manager *m = arg;
@@ -270,7 +332,13 @@ static void *reaper_main(void *arg)
             if (s->expires_ms <= 0)
                 continue;
             if (s->expires_ms <= now) {
-                log_info("event=timeout sandbox=%s", s->id);
+                log_info("event=timeout sandbox=%s action=%s", s->id,
+                         s->spec->pause_on_timeout ? "pause" : "destroy");
+                s->expires_ms = 0;
+                if (s->spec->pause_on_timeout) {
+                    pause_later_locked(m, s);
+                    continue;
+                }
                 unlink_locked(m, s);
                 doom_locked(m, s);
                 continue;

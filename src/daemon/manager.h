@@ -52,6 +52,10 @@ int manager_destroy(struct manager *m, const char *id, struct runra_err **err);
 /* Pauses (every process stopped by the cgroup freezer, memory and files
  * kept) or resumes a sandbox; doing what is already done is fine. */
 int manager_pause(struct manager *m, const char *id, bool pause, struct runra_err **err);
+/* Sets the lifetime to timeout_ms from now (0: none) and/or what happens at
+ * its end; NULL leaves that part as it is. */
+int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeout_ms,
+                        const bool *pause_on_timeout, struct runra_err **err);
 void sandbox_info_free(struct sandbox_info *i);
 void sandbox_info_list_free(struct sandbox_info **v, size_t n);
 

@@ -121,6 +121,15 @@ static int check_workdir(const char *w, struct runra_err **err)
     return 0;
 }
 
+int spec_parse_on_timeout(const char *s, bool *ret_pause, struct runra_err **err)
+{
+    if (!strcmp(s, "destroy") || !strcmp(s, "pause")) {
+        *ret_pause = s[0] == 'p';
+        return 0;
+    }
+    return err_set(err, EINVAL, "onTimeout must be \"destroy\" or \"pause\"");
+}
+
 int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err)
 {
     json_error_t je;
@@ -131,10 +140,11 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
     const char *image = NULL, *backend = NULL, *workdir = NULL;
     json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL;
     int auto_resume = 0;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b}", "image",
+    const char *on_timeout = NULL;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s}", "image",
                        &image, "backend", &backend, "resources", &res, "timeoutMs", &timeout,
                        "metadata", &meta, "env", &env, "workdir", &workdir, "network", &net,
-                       "autoResume", &auto_resume) < 0) {
+                       "autoResume", &auto_resume, "onTimeout", &on_timeout) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
     }
@@ -214,6 +224,8 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
                                  true, &s->env, err)) < 0)
         goto out;
     s->auto_resume = auto_resume;
+    if (on_timeout && (r = spec_parse_on_timeout(on_timeout, &s->pause_on_timeout, err)) < 0)
+        goto out;
     if (net && !json_is_null(net)) {
         if (!json_is_object(net)) {
             r = err_set(err, EINVAL, "network must be an object");
@@ -262,6 +274,8 @@ int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
         json_object_set_new(j, "env", kv_to_json(&s->env));
     if (s->auto_resume)
         json_object_set_new(j, "autoResume", json_true());
+    if (s->pause_on_timeout)
+        json_object_set_new(j, "onTimeout", json_string("pause"));
     if (s->network) {
         json_t *n = json_loads(s->network, 0, NULL);
         if (!n) {

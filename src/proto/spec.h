@@ -39,11 +39,15 @@ struct sandbox_spec {
     char *network;
     /* An exec or file call on a paused sandbox resumes it (else: 409). */
     bool auto_resume;
+    /* At timeout_ms: destroy it (default) or pause it. */
+    bool pause_on_timeout;
 };
 
 /* Parses a create request body. Unknown keys, wrong types and out-of-range
  * values fail with EINVAL/E2BIG and a message naming the field. */
 int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err);
+/* "destroy" or "pause". */
+int spec_parse_on_timeout(const char *s, bool *ret_pause, struct runra_err **err);
 /* Fills defaults for a spec built in code (image, backend, resources, workdir). */
 int spec_new_default(struct sandbox_spec **ret);
 /* Serializes a spec as the create body would spell it (for the store). */

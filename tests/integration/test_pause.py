@@ -172,3 +172,62 @@ def test_many_cycles_keep_the_workspace_intact(client):
         assert last > 0
     finally:
         c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+
+def test_timeout_pauses_when_asked_and_patch_extends(client):
+    c = client
+    sid = c.create({"timeoutMs": 1500, "onTimeout": "pause"})["id"]
+    try:
+        assert c.request("GET", f"/v1/sandboxes/{sid}").json()["onTimeout"] == "pause"
+        c.request("POST", f"/v1/sandboxes/{sid}/processes", {"command": "sleep 1000"})
+        assert wait_until(lambda: state(c, sid) == "paused", 10), state(c, sid)
+        r = c.request("POST", f"/v1/sandboxes/{sid}/resume")
+        assert r.status == 200 and r.json()["state"] == "running", r
+        procs = c.request("GET", f"/v1/sandboxes/{sid}/processes").json()["processes"]
+        assert procs and procs[0]["state"] == "running", procs
+        # Paused at its timeout, it has no timeout left: it stays.
+        time.sleep(0.5)
+        assert state(c, sid) == "running"
+    finally:
+        c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+    sid = c.create({"timeoutMs": 1200})["id"]
+    r = c.request("PATCH", f"/v1/sandboxes/{sid}", {"timeoutMs": 60000})
+    assert r.status == 200 and r.json()["timeoutMs"] == 60000 and r.json()["expiresAt"], r
+    time.sleep(1.8)
+    assert c.request("GET", f"/v1/sandboxes/{sid}").status == 200
+    r = c.request("PATCH", f"/v1/sandboxes/{sid}", {"timeoutMs": 200})
+    assert r.status == 200, r
+    assert wait_until(lambda: c.request("GET", f"/v1/sandboxes/{sid}").status == 404, 10)
+
+
+def test_timeout_bad_updates_change_nothing(client):
+    c = client
+    assert c.request("POST", "/v1/sandboxes", {"onTimeout": "explode"}).status == 400
+    sid = c.create({"timeoutMs": 60000})["id"]
+    try:
+        before = c.request("GET", f"/v1/sandboxes/{sid}").json()
+        for bad in ({}, {"timeoutMs": -1}, {"timeoutMs": "soon"}, {"onTimeout": "never"},
+                    {"timeoutMs": 10, "color": "red"}):
+            r = c.request("PATCH", f"/v1/sandboxes/{sid}", bad)
+            assert r.status == 400, (bad, r)
+        assert c.request("GET", f"/v1/sandboxes/{sid}").json() == before
+        assert c.request("PATCH", "/v1/sandboxes/nosuchbox", {"timeoutMs": 5}).status == 404
+    finally:
+        c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+
+def test_cli_on_timeout_pause(daemon, client):
+    env = dict(os.environ, RUNRA_NO_AUTOSTART="1")
+    p = subprocess.run([RUNRA, "--socket", daemon.socket, "create", "--timeout", "1s",
+                        "--on-timeout", "pause"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=60)
+    assert p.returncode == 0, p
+    sid = p.stdout.decode().strip()
+    try:
+        assert wait_until(lambda: state(client, sid) == "paused", 10)
+    finally:
+        client.request("DELETE", f"/v1/sandboxes/{sid}")
+    p = subprocess.run([RUNRA, "--socket", daemon.socket, "create", "--on-timeout", "later"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+    assert p.returncode == 2, p
