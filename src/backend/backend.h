@@ -23,6 +23,7 @@ struct box_stats {
     uint64_t oom_kills;   /* OOM kills in the sandbox's cgroup so far */
     uint64_t memory_bytes;/* current usage */
     uint64_t pids;        /* current tasks */
+    uint64_t cpu_usec;    /* CPU time used so far; 0 where the hierarchy does not count it */
 };
 
 struct backend_ops {

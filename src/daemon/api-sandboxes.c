@@ -1,5 +1,6 @@
 /* /v1/health and the sandbox lifecycle routes: JSON in, typed spec to the
  * manager, sandbox snapshots back out as JSON. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -269,4 +270,26 @@ enum MHD_Result api_sandbox_pause(struct api *a, struct MHD_Connection *c, struc
 enum MHD_Result api_sandbox_resume(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
     return pause_or_resume(a, c, rq, false);
+}
+
+enum MHD_Result api_metrics(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    int r = api_check_query(c, NULL, NULL, &e);
+    if (r < 0)
+        return api_respond_err(c, r, e);
+    char *text = NULL;
+    size_t len = 0;
+    if ((r = manager_metrics(a->m, &text, &len)) < 0)
+        return api_respond_err(c, r, NULL);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }

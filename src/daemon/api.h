@@ -57,6 +57,7 @@ int api_query_u64(struct MHD_Connection *c, const char *key, uint64_t *ret,
 int api_body_json(struct api_req *rq, json_t **ret, struct runra_err **err);
 
 enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_metrics(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_get(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -82,6 +82,7 @@ struct egress_box {
     size_t npins, pin_next;
     struct denial denied[EGRESS_DENIED_KEPT];
     size_t ndenied, denied_next;
+    uint64_t denied_total;
     struct conn *conns;
     unsigned nconns, ndns;
     int refs;
@@ -296,6 +297,7 @@ static void record_denial(struct egress_box *b, const char *proto, const char *n
     b->denied_next = (b->denied_next + 1) % EGRESS_DENIED_KEPT;
     if (b->ndenied < EGRESS_DENIED_KEPT)
         b->ndenied++;
+    b->denied_total++;
     pthread_mutex_unlock(&b->lock);
     log_info("event=net_denied sandbox=%s proto=%s name=%s ip=%s port=%u reason=\"%s\"", b->id,
              d.proto, d.name[0] ? d.name : "-", d.ip[0] ? d.ip : "-", port, d.reason);
@@ -1387,6 +1389,14 @@ json_t *egress_denied_json(struct egress_box *b)
     }
     pthread_mutex_unlock(&b->lock);
     return a;
+}
+
+uint64_t egress_denied_total(struct egress_box *b)
+{
+    pthread_mutex_lock(&b->lock);
+    uint64_t n = b->denied_total;
+    pthread_mutex_unlock(&b->lock);
+    return n;
 }
 
 char **egress_env(struct egress_box *b)

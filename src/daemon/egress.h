@@ -62,6 +62,8 @@ int egress_set_policy(struct egress_box *b, const struct net_policy *p, struct r
 json_t *egress_box_json(struct egress_box *b);
 /* The denial records, oldest first: [{"timeMs","proto","name","ip","port","reason"}]. */
 json_t *egress_denied_json(struct egress_box *b);
+/* Denials recorded since the box was attached. */
+uint64_t egress_denied_total(struct egress_box *b);
 /* "HTTP_PROXY=..." and friends for the sandbox's processes (NULL-terminated,
  * caller frees with strv_free). */
 char **egress_env(struct egress_box *b);

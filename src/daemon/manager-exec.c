@@ -95,6 +95,7 @@ static int append(char **buf, size_t *len, size_t cap, const void *data, size_t 
 int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
                  struct exec_result **ret, struct runra_err **err)
 {
+    uint64_t t0 = now_ns();
     struct sandbox *s;
     int r = manager_acquire(m, id, &s, err);
     if (r < 0)
@@ -219,6 +220,7 @@ out:
         exec_result_free(res);
         return r;
     }
+    manager_note_exec((now_ns() - t0) / 1000);
     *ret = res;
     return 0;
 }

@@ -83,6 +83,13 @@ int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
                         struct runra_err **err);
 void manager_release(struct manager *m, struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);
+/* manager-metrics.c: counters bumped where things happen. */
+void manager_note_created(void);
+void manager_note_destroyed(void);
+void manager_note_exec(uint64_t duration_us);
+/* manager-net.c: the denials a sandbox's network has recorded so far. */
+uint64_t manager_net_denied_total(struct manager *m, struct sandbox *s);
+
 /* manager-net.c: the network at create and teardown. */
 int manager_net_setup(struct manager *m, struct sandbox *s, struct runra_err **err);
 void manager_net_teardown(struct manager *m, struct sandbox *s);

@@ -170,3 +170,12 @@ const char *manager_network_unavailable(struct manager *m)
 {
     return m->cfg.egress ? NULL : m->cfg.egress_error ? m->cfg.egress_error : "egress is off";
 }
+
+uint64_t manager_net_denied_total(struct manager *m, struct sandbox *s)
+{
+    (void)m;
+    pthread_mutex_lock(&net_lock);
+    uint64_t n = s->net ? egress_denied_total(s->net) : 0;
+    pthread_mutex_unlock(&net_lock);
+    return n;
+}

@@ -234,6 +234,7 @@ int mstream_next(struct mstream *st, uint64_t wait_ms, struct mstream_event *ev,
         if (st->exec) {
             ev->exit.timed_out = ev->exit.timed_out || st->cancelled;
             ev->exit.duration_ms = now_ms() - st->start_ms;
+            manager_note_exec(ev->exit.duration_ms * 1000);
             uint64_t oom_after = 0;
             if (!ev->exit.timed_out &&
                 st->s->ops->oom_kills(st->s->box, &oom_after, NULL) >= 0 &&

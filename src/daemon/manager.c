@@ -231,6 +231,8 @@ static void teardown(struct manager *m, struct sandbox *s)
     m->slots[s->slot] = false;
     pthread_mutex_unlock(&m->lock);
     log_info("event=destroyed sandbox=%s", s->id);
+    if (s->created_ms) /* a pooled box nobody used was never created */
+        manager_note_destroyed();
     sandbox_free(s);
 }
 
@@ -777,6 +779,7 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     pthread_cond_broadcast(&m->cond); /* the reaper may need an earlier wake-up */
     pthread_mutex_unlock(&m->lock);
     log_info("event=created sandbox=%s", s->id);
+    manager_note_created();
     return 0;
 fail:
     err_prefix(err, "create sandbox");

@@ -124,6 +124,9 @@ int manager_set_network(struct manager *m, const char *id, json_t *network,
 int manager_network_get(struct manager *m, const char *id, bool denied, json_t **ret,
                         struct runra_err **err);
 
+/* GET /metrics: the Prometheus text exposition (caller frees). */
+int manager_metrics(struct manager *m, char **ret, size_t *ret_len);
+
 /* Facts for /v1/health. */
 /* NULL when sandboxes can have network access, else why not. */
 const char *manager_network_unavailable(struct manager *m);

@@ -349,6 +349,12 @@ int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct ru
         r = ns_cgroup_parse_u64(pids, &s.pids);
     if (r < 0)
         return err_sys(err, r, "read cgroup stats");
+    /* CPU time: cpu.stat's usage_usec, which every v2 directory has (a
+     * hybrid's unified one too) even without the cpu controller; v1's cpu
+     * controller does not count it. */
+    _cleanup_free_ char *cpu = NULL;
+    if (cg->v2 && read_in(cg->v2, "cpu.stat", &cpu) >= 0)
+        ns_cgroup_parse_key(cpu, "usage_usec", &s.cpu_usec);
     *ret = s;
     return 0;
 }
