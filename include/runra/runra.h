@@ -313,6 +313,20 @@ int runra_attach_eof(runra_attach *a, struct runra_error **err);
 /* Sends a close and drops the connection; NULL is fine. */
 void runra_attach_close(runra_attach *a);
 
+/* ---- the audit trail ---------------------------------------------------- */
+
+struct runra_events_opts {
+    uint64_t since;      /* events after this id (0: from the oldest kept) */
+    const char *sandbox; /* only this sandbox's, or NULL */
+    const char *type;    /* only this type ("exec", "sandbox.created", ...), or NULL */
+    bool follow;         /* then new events as they happen, until on_event returns non-zero */
+};
+
+/* line: one event as runrad's JSON ({"id","time","timeMs","sandbox","type","data"}). */
+typedef int (*runra_event_fn)(void *userdata, const char *line);
+int runra_events(runra_client *c, const struct runra_events_opts *opts, runra_event_fn on_event,
+                 void *userdata, struct runra_error **err);
+
 /* ---- exposed ports ------------------------------------------------------ */
 
 /* A sandbox's TCP port made reachable on the host's 127.0.0.1:host_port. */

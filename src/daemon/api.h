@@ -13,9 +13,12 @@
 
 struct attach;
 
+struct events;
+
 struct api {
     struct manager *m;
     const char *state_dir;
+    struct events *events; /* the audit trail (GET /v1/events), or NULL */
 };
 
 struct api_req {
@@ -58,6 +61,8 @@ int api_body_json(struct api_req *rq, json_t **ret, struct runra_err **err);
 
 enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_metrics(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+/* api-events.c: the audit trail, as NDJSON, optionally followed. */
+enum MHD_Result api_events(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_get(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -283,6 +283,8 @@ static void addr_of_sockaddr(const struct sockaddr_storage *ss, struct net_addr 
     }
 }
 
+static json_t *denial_json(const struct denial *d);
+
 static void record_denial(struct egress_box *b, const char *proto, const char *name,
                           const struct net_addr *addr, uint16_t port, const char *reason)
 {
@@ -301,6 +303,8 @@ static void record_denial(struct egress_box *b, const char *proto, const char *n
     pthread_mutex_unlock(&b->lock);
     log_info("event=net_denied sandbox=%s proto=%s name=%s ip=%s port=%u reason=\"%s\"", b->id,
              d.proto, d.name[0] ? d.name : "-", d.ip[0] ? d.ip : "-", port, d.reason);
+    if (b->e->cfg.on_denied)
+        b->e->cfg.on_denied(b->e->cfg.on_denied_userdata, b->id, denial_json(&d));
 }
 
 static void pin_add(struct egress_box *b, const char *name, const struct net_addr *a, uint32_t ttl)
@@ -1374,18 +1378,21 @@ json_t *egress_box_json(struct egress_box *b)
     return json_pack("{s:s,s:s,s:s}", "address", addr, "gateway", gw, "proxy", proxy);
 }
 
+static json_t *denial_json(const struct denial *d)
+{
+    return json_pack("{s:I,s:s,s:o,s:o,s:i,s:s}", "timeMs", (json_int_t)d->time_ms, "proto",
+                     d->proto, "name", d->name[0] ? json_string(d->name) : json_null(), "ip",
+                     d->ip[0] ? json_string(d->ip) : json_null(), "port", d->port, "reason",
+                     d->reason);
+}
+
 json_t *egress_denied_json(struct egress_box *b)
 {
     json_t *a = json_array();
     pthread_mutex_lock(&b->lock);
     size_t start = (b->denied_next + EGRESS_DENIED_KEPT - b->ndenied) % EGRESS_DENIED_KEPT;
     for (size_t i = 0; a && i < b->ndenied; i++) {
-        const struct denial *d = &b->denied[(start + i) % EGRESS_DENIED_KEPT];
-        json_array_append_new(
-            a, json_pack("{s:I,s:s,s:o,s:o,s:i,s:s}", "timeMs", (json_int_t)d->time_ms, "proto",
-                         d->proto, "name", d->name[0] ? json_string(d->name) : json_null(), "ip",
-                         d->ip[0] ? json_string(d->ip) : json_null(), "port", d->port, "reason",
-                         d->reason));
+        json_array_append_new(a, denial_json(&b->denied[(start + i) % EGRESS_DENIED_KEPT]));
     }
     pthread_mutex_unlock(&b->lock);
     return a;

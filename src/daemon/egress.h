@@ -33,6 +33,10 @@ struct egress_config {
     struct sockaddr_storage upstream; /* the resolver's upstream (UDP port 53 by default) */
     socklen_t upstream_len;
     const char *state_dir; /* names the nftables table, so daemons do not collide */
+    /* Told of every denial (may be NULL): the sandbox id and the record as
+     * egress_denied_json shows one (taken). */
+    void (*on_denied)(void *userdata, const char *sandbox, json_t *record);
+    void *on_denied_userdata;
 };
 
 struct egress;

@@ -26,6 +26,7 @@ struct http {
 static const api_handler handlers[] = {
     [ROUTE_HEALTH] = api_health,
     [ROUTE_METRICS] = api_metrics,
+    [ROUTE_EVENTS] = api_events,
     [ROUTE_SANDBOX_CREATE] = api_sandbox_create,
     [ROUTE_SANDBOX_LIST] = api_sandbox_list,
     [ROUTE_SANDBOX_GET] = api_sandbox_get,

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "egress.h"
+#include "events.h"
 #include "http.h"
 #include "manager.h"
 #include "proto/limits.h"
@@ -36,10 +37,18 @@ static void usage(FILE *f)
           "  --net-range CIDR     private IPv4 range for sandbox networks (default 10.88.0.0/16)\n"
           "  --dns ADDR[:PORT]    upstream resolver for sandboxes (default: /etc/resolv.conf's)\n"
           "  --no-network         no network access for any sandbox (mode none only)\n"
+          "  --events-file PATH   also append every audit event to PATH as JSON lines\n"
+          "  --otlp-endpoint URL  also send audit events to an OTLP/HTTP collector\n"
+          "                       (http://HOST[:PORT][/BASE]; POSTs BASE/v1/logs)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
           "  --list-routes        print the API routes and exit\n"
           "  --version            print the version and exit\n",
           f);
+}
+
+static void on_denied(void *ud, const char *sandbox, json_t *record)
+{
+    events_emit(ud, sandbox, "network.denied", record);
 }
 
 static int find_init(char *buf, size_t len)
@@ -70,7 +79,9 @@ int main(int argc, char **argv)
     const char *state_dir = "/var/lib/runra", *socket_opt = NULL, *init_opt = NULL;
     uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
-           OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET };
+           OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET,
+           OPT_EVENTS_FILE, OPT_OTLP };
+    const char *events_file = NULL, *otlp = NULL;
     const char *net_range = "10.88.0.0/16", *dns = NULL;
     bool no_net = false;
     static const struct option opts[] = {
@@ -84,6 +95,8 @@ int main(int argc, char **argv)
         {"net-range", required_argument, NULL, OPT_NET_RANGE},
         {"dns", required_argument, NULL, OPT_DNS},
         {"no-network", no_argument, NULL, OPT_NO_NET},
+        {"events-file", required_argument, NULL, OPT_EVENTS_FILE},
+        {"otlp-endpoint", required_argument, NULL, OPT_OTLP},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -131,6 +144,12 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_NET:
             no_net = true;
+            break;
+        case OPT_EVENTS_FILE:
+            events_file = optarg;
+            break;
+        case OPT_OTLP:
+            otlp = optarg;
             break;
         case OPT_LOG:
             if (!strcmp(optarg, "debug"))
@@ -241,6 +260,21 @@ int main(int argc, char **argv)
     /* Sandbox networking needs nftables and veth; without them the daemon
      * still runs, and a create that asks for network gets a clear error. */
     struct egress_config ec = {.state_dir = state_real};
+    struct events *events = NULL;
+    if (events_new(store, events_file, &events, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        store_close(store);
+        return 1;
+    }
+    if (otlp && events_set_otlp(events, otlp, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        events_free(events);
+        store_close(store);
+        return 2;
+    }
+    ec.on_denied = on_denied;
+    ec.on_denied_userdata = events;
+
     struct egress *egress = NULL;
     char egress_error[512] = "turned off with --no-network";
     if (egress_parse_range(net_range, &ec.range, &ec.range_prefix, &e) < 0) {
@@ -263,6 +297,7 @@ int main(int argc, char **argv)
         e = NULL;
     }
     struct manager_config mc = {.state_dir = state_real,
+                                .events = events,
                                 .egress = egress,
                                 .egress_error = egress ? NULL : egress_error,
                                 .socket_path = socket_path,
@@ -275,15 +310,17 @@ int main(int argc, char **argv)
     if (manager_new(&mc, &m, &e) < 0) {
         fprintf(stderr, "runrad: %s\n", e->msg);
         egress_free(egress);
+        events_free(events);
         store_close(store);
         return 1;
     }
-    struct api api = {.m = m, .state_dir = state_real};
+    struct api api = {.m = m, .state_dir = state_real, .events = events};
     struct http *h = NULL;
     if (http_start(&api, socket_path, &h, &e) < 0) {
         fprintf(stderr, "runrad: %s\n", e->msg);
         manager_free(m);
         egress_free(egress);
+        events_free(events);
         store_close(store);
         return 1;
     }
@@ -299,6 +336,7 @@ int main(int argc, char **argv)
     manager_free(m);
     egress_free(egress);
     http_stop(h);
+    events_free(events);
     store_close(store);
     log_info("event=stopped");
     return 0;

@@ -30,37 +30,54 @@ static bool strv_sets(char **v, const char *key, size_t klen)
     return false;
 }
 
+/* True when key (klen bytes) is one of l's keys. */
+static bool kv_has(const struct kv_list *l, const char *key, size_t klen)
+{
+    for (size_t k = 0; k < l->n; k++)
+        if (strlen(l->items[k].key) == klen && !strncmp(l->items[k].key, key, klen))
+            return true;
+    return false;
+}
+
+static int add_kv(char **v, size_t *n, const struct kv *kv)
+{
+    if (asprintf(&v[*n], "%s=%s", kv->key, kv->value) < 0) {
+        v[*n] = NULL;
+        return -ENOMEM;
+    }
+    (*n)++;
+    return 0;
+}
+
 int manager_env_merge(struct manager *m, struct sandbox *s, char **over, char ***ret)
 {
     pthread_mutex_lock(&m->lock);
-    const struct kv_list *base = &s->spec->env;
+    const struct kv_list *base = &s->spec->env, *sec = &s->spec->secrets;
     char **net = s->net_env;
-    size_t nb = base->n, no = strv_len(over), nn = strv_len(net);
-    char **v = calloc(nn + nb + no + 1, sizeof(char *));
+    size_t nb = base->n, ns = sec->n, no = strv_len(over), nn = strv_len(net);
+    char **v = calloc(nn + nb + ns + no + 1, sizeof(char *));
     int r = v ? 0 : -ENOMEM;
     size_t n = 0;
-    /* Layers, each overriding the one before: the network's proxy
-     * variables, the sandbox's env, the request's env. */
+    /* Layers, each overriding the ones before: the network's proxy
+     * variables, the sandbox's env, its secrets, the request's env. */
     for (size_t i = 0; r >= 0 && i < nn; i++) {
         size_t klen = strcspn(net[i], "=");
-        if (strv_sets(over, net[i], klen))
+        if (strv_sets(over, net[i], klen) || kv_has(base, net[i], klen) ||
+            kv_has(sec, net[i], klen))
             continue;
-        bool in_base = false;
-        for (size_t k = 0; k < nb; k++)
-            if (strlen(base->items[k].key) == klen && !strncmp(base->items[k].key, net[i], klen))
-                in_base = true;
-        if (!in_base && !(v[n++] = strdup(net[i])))
+        if (!(v[n++] = strdup(net[i])))
             r = -ENOMEM;
     }
     for (size_t i = 0; r >= 0 && i < nb; i++) {
-        if (strv_sets(over, base->items[i].key, strlen(base->items[i].key)))
+        const char *k = base->items[i].key;
+        if (strv_sets(over, k, strlen(k)) || kv_has(sec, k, strlen(k)))
             continue;
-        if (asprintf(&v[n], "%s=%s", base->items[i].key, base->items[i].value) < 0) {
-            v[n] = NULL;
-            r = -ENOMEM;
-            break;
-        }
-        n++;
+        r = add_kv(v, &n, &base->items[i]);
+    }
+    for (size_t i = 0; r >= 0 && i < ns; i++) {
+        const char *k = sec->items[i].key;
+        if (!strv_sets(over, k, strlen(k)))
+            r = add_kv(v, &n, &sec->items[i]);
     }
     pthread_mutex_unlock(&m->lock);
     for (size_t j = 0; r >= 0 && j < no; j++)
@@ -221,6 +238,26 @@ out:
         return r;
     }
     manager_note_exec((now_ns() - t0) / 1000);
+    manager_emit_exec(m, id, o->argv, o->cwd, res->exit_code, res->signal, res->duration_ms,
+                      res->out_len, res->err_len, res->timed_out, res->oom_killed);
     *ret = res;
     return 0;
+}
+
+void manager_emit_exec(struct manager *m, const char *id, char **argv, const char *cwd,
+                       int exit_code, int sig, uint64_t duration_ms, uint64_t out_bytes,
+                       uint64_t err_bytes, bool timed_out, bool oom)
+{
+    json_t *av = json_array();
+    for (size_t i = 0; av && argv && argv[i]; i++)
+        json_array_append_new(av, json_string(argv[i]));
+    manager_emit(m, id, "exec",
+                 json_pack("{s:o,s:o,s:i,s:i,s:I,s:I,s:I,s:b,s:b}", "argv",
+                           av ? av : json_array(), "cwd", cwd ? json_string(cwd) : json_null(),
+                           "exitCode", exit_code, "signal", sig, "durationMs",
+                           (json_int_t)duration_ms, "stdoutBytes", (json_int_t)out_bytes,
+                           "stderrBytes", (json_int_t)err_bytes, "timedOut", timed_out,
+                           "oomKilled", oom));
+    if (oom)
+        manager_emit(m, id, "limit.oom", json_pack("{s:s}", "during", "exec"));
 }

@@ -24,6 +24,7 @@ struct file_wstream {
     struct sandbox *s;
     struct guest_call *call;
     bool failed;
+    char *path; /* for the audit event */
 };
 
 static int start_req(struct manager *m, const char *id, uint16_t type, const struct file_req *req,
@@ -125,7 +126,10 @@ int manager_file_move(struct manager *m, const char *id, const char *from, const
                       bool overwrite, struct file_info *ret, struct runra_err **err)
 {
     struct file_req req = {.path = (char *)from, .to = (char *)to, .overwrite = overwrite};
-    return info_call(m, id, FRAME_FILE_MOVE, &req, ret, err);
+    int r = info_call(m, id, FRAME_FILE_MOVE, &req, ret, err);
+    if (r >= 0)
+        manager_emit(m, id, "file.move", json_pack("{s:s,s:s}", "from", from, "to", to));
+    return r;
 }
 
 int manager_file_remove(struct manager *m, const char *id, const char *path, bool recursive,
@@ -135,6 +139,9 @@ int manager_file_remove(struct manager *m, const char *id, const char *path, boo
     struct guest_frame *f = NULL;
     int r = simple_call(m, id, FRAME_FILE_REMOVE, &req, &f, err);
     free(f);
+    if (r >= 0)
+        manager_emit(m, id, "file.remove",
+                     json_pack("{s:s,s:b}", "path", path, "recursive", recursive));
     return r;
 }
 
@@ -249,6 +256,7 @@ int manager_file_write_open(struct manager *m, const char *id, const char *path,
         return r;
     }
     st->m = m;
+    st->path = strdup(path);
     *ret = st;
     return 0;
 }
@@ -315,6 +323,10 @@ int file_wstream_finish(struct file_wstream *st, uint64_t *ret_size, struct runr
     else
         r = msg_size_decode(f->data, f->len, ret_size, err);
     free(f);
+    if (r >= 0)
+        manager_emit(st->m, st->s->id, "file.write",
+                     json_pack("{s:s,s:I}", "path", st->path ? st->path : "", "size",
+                               (json_int_t)*ret_size));
     return r;
 }
 
@@ -325,5 +337,6 @@ void file_wstream_close(struct file_wstream *st)
     guest_call_end(st->call);
     if (st->s)
         manager_release(st->m, st->s);
+    free(st->path);
     free(st);
 }

@@ -8,6 +8,7 @@
 #include "guest.h"
 #include "manager.h"
 #include "egress.h"
+#include "events.h"
 #include "manager-ports.h"
 
 #define UID_BASE_FIRST 0x10000000u /* host uids from 2^28 on are never real users */
@@ -83,6 +84,13 @@ int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
                         struct runra_err **err);
 void manager_release(struct manager *m, struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);
+/* The exec event (and a limit.oom one when the OOM killer struck). */
+void manager_emit_exec(struct manager *m, const char *id, char **argv, const char *cwd,
+                       int exit_code, int sig, uint64_t duration_ms, uint64_t out_bytes,
+                       uint64_t err_bytes, bool timed_out, bool oom);
+/* Records an audit event (data taken; see events.h). */
+void manager_emit(struct manager *m, const char *sandbox, const char *type, json_t *data);
+
 /* manager-metrics.c: counters bumped where things happen. */
 void manager_note_created(void);
 void manager_note_destroyed(void);

@@ -372,6 +372,8 @@ int manager_port_add(struct manager *m, const char *id, uint16_t port, struct po
         t->nports++;
         *ret = (struct port_info){.port = port, .host_port = pf->host_port};
         log_info("event=port_exposed sandbox=%s port=%u hostPort=%u", id, port, pf->host_port);
+        manager_emit(m, id, "port.expose",
+                     json_pack("{s:i,s:i}", "port", port, "hostPort", pf->host_port));
         pf = NULL;
     }
     pthread_mutex_unlock(&t->lock);
@@ -431,8 +433,10 @@ int manager_port_remove(struct manager *m, const char *id, uint16_t port, struct
         else
             r = err_set(err, ENOENT, "port %u is not exposed", port);
     }
-    if (found)
+    if (found) {
         log_info("event=port_removed sandbox=%s port=%u", id, port);
+        manager_emit(m, id, "port.remove", json_pack("{s:i}", "port", port));
+    }
     manager_release(m, s);
     return r < 0 ? r : 0;
 }

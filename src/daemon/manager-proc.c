@@ -26,6 +26,8 @@ struct mstream {
     bool cancelled, done;
     uint64_t start_ms, deadline_ms; /* deadline: 0 = none */
     uint64_t oom_before;
+    char **argv; /* an exec's, for its audit event */
+    char *cwd;
 };
 
 void mstream_event_done(struct mstream_event *ev)
@@ -39,6 +41,8 @@ void mstream_close(struct mstream *st)
     if (!st)
         return;
     free(st->first);
+    strv_free(st->argv);
+    free(st->cwd);
     guest_call_end(st->call);
     if (st->s)
         manager_release(st->m, st->s);
@@ -99,6 +103,8 @@ int manager_exec_stream_open(struct manager *m, const char *id, const struct exe
     if (r < 0)
         return r;
     st->exec = true;
+    st->argv = strv_dup(o->argv);
+    st->cwd = o->cwd ? strdup(o->cwd) : NULL;
     st->s->ops->oom_kills(st->s->box, &st->oom_before, NULL);
     st->start_ms = now_ms();
     st->deadline_ms = timeout ? st->start_ms + timeout + EXEC_GRACE_MS : 0;
@@ -240,6 +246,9 @@ int mstream_next(struct mstream *st, uint64_t wait_ms, struct mstream_event *ev,
                 st->s->ops->oom_kills(st->s->box, &oom_after, NULL) >= 0 &&
                 oom_after > st->oom_before)
                 ev->oom_killed = true;
+            manager_emit_exec(st->m, st->s->id, st->argv, st->cwd, ev->exit.exit_code,
+                              ev->exit.signal, ev->exit.duration_ms, ev->exit.stdout_bytes,
+                              ev->exit.stderr_bytes, ev->exit.timed_out, ev->oom_killed);
         }
         return 1;
     }
@@ -338,6 +347,15 @@ int manager_proc_start(struct manager *m, const char *id, const struct exec_opts
     r = f->type == FRAME_RESULT ? msg_proc_info_decode(f->data, f->len, ret, err)
                                 : err_set(err, EPROTO, "unexpected answer to a process start");
     free(f);
+    if (r >= 0) {
+        json_t *av = json_array();
+        for (size_t i = 0; av && ret->argv && ret->argv[i]; i++)
+            json_array_append_new(av, json_string(ret->argv[i]));
+        manager_emit(m, id, "process.start",
+                     json_pack("{s:I,s:o,s:o,s:b}", "pid", (json_int_t)ret->pid, "tag",
+                               ret->tag ? json_string(ret->tag) : json_null(), "argv",
+                               av ? av : json_array(), "pty", ret->pty));
+    }
     return r;
 }
 

@@ -33,6 +33,14 @@ static struct sandbox *find_locked(struct manager *m, const char *id)
     return NULL;
 }
 
+void manager_emit(struct manager *m, const char *sandbox, const char *type, json_t *data)
+{
+    if (m->cfg.events)
+        events_emit(m->cfg.events, sandbox, type, data);
+    else
+        json_decref(data);
+}
+
 int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
                         struct runra_err **err)
 {
@@ -70,6 +78,7 @@ static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct r
             if (m->cfg.store && s->stored)
                 store_sandbox_set_state(m->cfg.store, s->id, pause ? "paused" : "running", NULL);
             log_info("event=%s sandbox=%s", pause ? "paused" : "resumed", s->id);
+            manager_emit(m, s->id, pause ? "sandbox.paused" : "sandbox.resumed", NULL);
         }
     }
     pthread_mutex_unlock(&pause_lock);
@@ -231,8 +240,10 @@ static void teardown(struct manager *m, struct sandbox *s)
     m->slots[s->slot] = false;
     pthread_mutex_unlock(&m->lock);
     log_info("event=destroyed sandbox=%s", s->id);
-    if (s->created_ms) /* a pooled box nobody used was never created */
+    if (s->created_ms) { /* a pooled box nobody used was never created */
         manager_note_destroyed();
+        manager_emit(m, s->id, "sandbox.destroyed", NULL);
+    }
     sandbox_free(s);
 }
 
@@ -336,6 +347,9 @@ static void *reaper_main(void *arg)
             if (s->expires_ms <= now) {
                 log_info("event=timeout sandbox=%s action=%s", s->id,
                          s->spec->pause_on_timeout ? "pause" : "destroy");
+                manager_emit(m, s->id, "sandbox.timeout",
+                             json_pack("{s:s}", "action",
+                                       s->spec->pause_on_timeout ? "pause" : "destroy"));
                 s->expires_ms = 0;
                 if (s->spec->pause_on_timeout) {
                     pause_later_locked(m, s);
@@ -780,6 +794,19 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     pthread_mutex_unlock(&m->lock);
     log_info("event=created sandbox=%s", s->id);
     manager_note_created();
+    {
+        /* What it is, not what it holds: env names only, never values. */
+        json_t *keys = json_array();
+        for (size_t i = 0; keys && i < s->spec->env.n; i++)
+            json_array_append_new(keys, json_string(s->spec->env.items[i].key));
+        manager_emit(m, s->id, "sandbox.created",
+                     json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:o}", "image", s->spec->image,
+                               "backend", s->spec->backend, "cpu", s->spec->resources.cpu,
+                               "memoryMb", (json_int_t)s->spec->resources.memory_mb,
+                               "diskMb", (json_int_t)s->spec->resources.disk_mb, "timeoutMs",
+                               (json_int_t)s->spec->timeout_ms, "envKeys",
+                               keys ? keys : json_array()));
+    }
     return 0;
 fail:
     err_prefix(err, "create sandbox");

@@ -25,6 +25,7 @@ struct manager_config {
     struct store *store;
     unsigned pool_size;             /* warm sandboxes kept ready for creates; 0: none */
     struct egress *egress;          /* NULL: no network access for sandboxes */
+    struct events *events;          /* the audit trail; NULL: none */
     const char *egress_error;       /* why egress is NULL */
 };
 

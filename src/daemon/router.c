@@ -11,6 +11,7 @@
 static const struct route routes[] = {
     {"GET", "/v1/health", ROUTE_HEALTH, BODY_NONE},
     {"GET", "/metrics", ROUTE_METRICS, BODY_NONE},
+    {"GET", "/v1/events", ROUTE_EVENTS, BODY_NONE},
     {"POST", "/v1/sandboxes", ROUTE_SANDBOX_CREATE, BODY_JSON},
     {"GET", "/v1/sandboxes", ROUTE_SANDBOX_LIST, BODY_NONE},
     {"GET", "/v1/sandboxes/{id}", ROUTE_SANDBOX_GET, BODY_NONE},

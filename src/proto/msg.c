@@ -609,3 +609,19 @@ int msg_error_decode(const void *buf, size_t len, struct guest_error *ret, struc
     json_decref(j);
     return ret->message ? 0 : -ENOMEM;
 }
+
+char **strv_dup(char *const *v)
+{
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    while (v[n])
+        n++;
+    char **c = calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; c && i < n; i++)
+        if (!(c[i] = strdup(v[i]))) {
+            strv_free(c);
+            return NULL;
+        }
+    return c;
+}

@@ -126,4 +126,6 @@ int msg_check_env(const char *kv, struct runra_err **err);
 int msg_check_env_key(const char *key, struct runra_err **err);
 /* Frees a NULL-terminated string vector. */
 void strv_free(char **v);
+/* A deep copy of a NULL-terminated vector (NULL for NULL or no memory). */
+char **strv_dup(char *const *v);
 size_t strv_len(char *const *v);

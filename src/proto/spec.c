@@ -42,6 +42,7 @@ void spec_free(struct sandbox_spec *s)
     free(s->network);
     kv_list_done(&s->metadata);
     kv_list_done(&s->env);
+    kv_list_done(&s->secrets);
     free(s);
 }
 
@@ -138,13 +139,14 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
         return err_set(err, EINVAL, "malformed JSON: %s (line %d, column %d)", je.text, je.line,
                        je.column);
     const char *image = NULL, *backend = NULL, *workdir = NULL;
-    json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL;
+    json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL, *sec = NULL;
     int auto_resume = 0;
     const char *on_timeout = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s}", "image",
-                       &image, "backend", &backend, "resources", &res, "timeoutMs", &timeout,
-                       "metadata", &meta, "env", &env, "workdir", &workdir, "network", &net,
-                       "autoResume", &auto_resume, "onTimeout", &on_timeout) < 0) {
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o}",
+                       "image", &image, "backend", &backend, "resources", &res, "timeoutMs",
+                       &timeout, "metadata", &meta, "env", &env, "workdir", &workdir, "network",
+                       &net, "autoResume", &auto_resume, "onTimeout", &on_timeout, "secrets",
+                       &sec) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
     }
@@ -222,6 +224,9 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
         goto out;
     if (env && (r = kv_from_json(env, "env", RUNRA_ENV_MAX, RUNRA_ENV_KEY_MAX, RUNRA_ARG_MAX_BYTES,
                                  true, &s->env, err)) < 0)
+        goto out;
+    if (sec && (r = kv_from_json(sec, "secrets", RUNRA_ENV_MAX, RUNRA_ENV_KEY_MAX,
+                                 RUNRA_ARG_MAX_BYTES, true, &s->secrets, err)) < 0)
         goto out;
     s->auto_resume = auto_resume;
     if (on_timeout && (r = spec_parse_on_timeout(on_timeout, &s->pause_on_timeout, err)) < 0)

@@ -33,6 +33,10 @@ struct sandbox_spec {
     uint64_t timeout_ms; /* lifetime; 0 = none */
     struct kv_list metadata;
     struct kv_list env;
+    /* Like env for the sandbox's processes, but never returned, logged,
+     * put in an event or written to disk: spec_to_json leaves them out, so
+     * they live only in the daemon's memory. */
+    struct kv_list secrets;
     char *workdir;       /* absolute path inside the sandbox; default /workspace */
     /* The "network" object as compact JSON, or NULL (mode none). Its rules
      * are checked by the daemon (src/net/policy.c), not here. */

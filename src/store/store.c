@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct store {
@@ -24,6 +25,15 @@ static const char *migrations[] = {
     "  uid_base INTEGER NOT NULL,"
     "  init_pid INTEGER NOT NULL DEFAULT -1"
     ");",
+    /* 2: the audit trail */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time_ms INTEGER NOT NULL,"
+    "  sandbox TEXT,"
+    "  type TEXT NOT NULL,"
+    "  data TEXT NOT NULL"
+    ");"
+    "CREATE INDEX events_sandbox ON events (sandbox, id);",
 };
 
 static int db_err(struct store *s, struct runra_err **err, const char *what)
@@ -264,4 +274,122 @@ out:
     *ret = v;
     *ret_n = n;
     return 0;
+}
+
+int store_event_add(struct store *s, int64_t time_ms, const char *sandbox, const char *type,
+                    const char *data, int64_t *ret_id, struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO events (time_ms, sandbox, type, data) VALUES (?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "insert event");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, time_ms);
+    if (sandbox)
+        sqlite3_bind_text(st, 2, sandbox, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, data, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        r = db_err(s, err, "insert event");
+        goto out;
+    }
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    *ret_id = id;
+    /* The trail is bounded: the oldest go once it passes the bound, in
+     * batches so the delete is rare. */
+    if (id % 1024 == 0 && id > STORE_EVENTS_KEPT) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "DELETE FROM events WHERE id <= %lld",
+                 (long long)(id - STORE_EVENTS_KEPT));
+        exec_sql(s, sql, NULL);
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int store_event_list(struct store *s, int64_t since, const char *sandbox, const char *type,
+                     size_t limit, struct store_event **ret, size_t *ret_n, struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    struct store_event *v = NULL;
+    size_t n = 0;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, time_ms, sandbox, type, data FROM events WHERE id > ? AND "
+                           "(?2 IS NULL OR sandbox = ?2) AND (?3 IS NULL OR type = ?3) "
+                           "ORDER BY id LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "list events");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, since);
+    if (sandbox)
+        sqlite3_bind_text(st, 2, sandbox, -1, SQLITE_STATIC);
+    if (type)
+        sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+    v = calloc(limit + 1, sizeof(*v));
+    if (!v) {
+        r = -ENOMEM;
+        goto out;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
+        struct store_event *e = &v[n];
+        e->id = sqlite3_column_int64(st, 0);
+        e->time_ms = sqlite3_column_int64(st, 1);
+        const char *sb = (const char *)sqlite3_column_text(st, 2);
+        e->sandbox = sb ? strdup(sb) : NULL;
+        e->type = strdup((const char *)sqlite3_column_text(st, 3));
+        e->data = strdup((const char *)sqlite3_column_text(st, 4));
+        n++;
+        if (!e->type || !e->data || (sb && !e->sandbox)) {
+            r = -ENOMEM;
+            break;
+        }
+    }
+    if (r >= 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        r = db_err(s, err, "list events");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0) {
+        store_event_list_free(v, n);
+        return r;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+void store_event_list_free(struct store_event *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].sandbox);
+        free(v[i].type);
+        free(v[i].data);
+    }
+    free(v);
+}
+
+int64_t store_event_last(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int64_t last = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT MAX(id) FROM events", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        last = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return last;
 }

@@ -2,6 +2,7 @@
  * state and host resources, so a restarted daemon can find what exists. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -32,4 +33,25 @@ int store_sandbox_delete(struct store *s, const char *id, struct runra_err **err
 int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_n,
                        struct runra_err **err);
 void store_sandbox_done(struct store_sandbox *sb);
+
+/* The audit trail: events in order, each with an id that only grows. */
+#define STORE_EVENTS_KEPT 200000 /* the newest kept; older ones are deleted */
+
+struct store_event {
+    int64_t id;
+    int64_t time_ms;
+    char *sandbox; /* or NULL */
+    char *type;
+    char *data;    /* a JSON object */
+};
+
+int store_event_add(struct store *s, int64_t time_ms, const char *sandbox, const char *type,
+                    const char *data, int64_t *ret_id, struct runra_err **err);
+/* Events after since, optionally of one sandbox and/or type, at most limit. */
+int store_event_list(struct store *s, int64_t since, const char *sandbox, const char *type,
+                     size_t limit, struct store_event **ret, size_t *ret_n,
+                     struct runra_err **err);
+void store_event_list_free(struct store_event *v, size_t n);
+/* The newest event's id, 0 when there is none. */
+int64_t store_event_last(struct store *s);
 void store_sandbox_list_free(struct store_sandbox *v, size_t n);

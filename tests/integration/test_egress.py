@@ -123,6 +123,10 @@ def test_denied_domain_gets_nxdomain_and_a_403(c, allow_box):
     assert "403" in out and "not in allowlist" in out, out
     reasons = [d for d in denied(c, allow_box) if d["name"] == "denied.test"]
     assert reasons and all(d["reason"] for d in reasons), reasons
+    # Each denial is an audit event too.
+    r = c.request("GET", f"/v1/events?sandbox={allow_box}&type=network.denied")
+    evs = [json.loads(l) for l in r.body.decode().splitlines()]
+    assert any(e["data"]["name"] == "denied.test" and e["data"]["reason"] for e in evs), evs
 
 
 def test_raw_ip_not_allowed_is_refused_fast(c, allow_box):

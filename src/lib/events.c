@@ -1,0 +1,114 @@
+/* The audit trail (GET /v1/events): NDJSON lines handed to the caller one
+ * by one, raw, as runrad sent them. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "url.h"
+
+#define EVENT_LINE_MAX (1u << 20)
+
+struct esink {
+    struct buf line;
+    runra_event_fn fn;
+    void *ud;
+    bool stopped;
+    struct runra_error *err;
+};
+
+static int feed(void *ud, const char *p, size_t n)
+{
+    struct esink *s = ud;
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (s->line.len + take > EVENT_LINE_MAX)
+            return lib_err_set(&s->err, EPROTO, "runrad sent an event over %u bytes",
+                               EVENT_LINE_MAX);
+        if (buf_append(&s->line, p, take) < 0)
+            return -ENOMEM;
+        p += take;
+        n -= take;
+        if (!nl)
+            break;
+        p++;
+        n--;
+        if (s->line.len) {
+            if (buf_append(&s->line, "", 1) < 0)
+                return -ENOMEM;
+            if (s->fn(s->ud, s->line.data) != 0) {
+                s->stopped = true;
+                return -ECANCELED;
+            }
+        }
+        s->line.len = 0;
+    }
+    return 0;
+}
+
+int runra_events(runra_client *c, const struct runra_events_opts *o, runra_event_fn on_event,
+                 void *userdata, struct runra_error **err)
+{
+    static const struct runra_events_opts none = {0};
+    if (!o)
+        o = &none;
+    if (!on_event)
+        return lib_err_set(err, EINVAL, "events: no callback");
+    struct buf t = {0};
+    char num[32];
+    int r = buf_append_str(&t, "/v1/events?since=") < 0 ? -ENOMEM : 0;
+    snprintf(num, sizeof(num), "%" PRIu64, o->since);
+    if (r >= 0 && buf_append_str(&t, num) < 0)
+        r = -ENOMEM;
+    if (r >= 0 && o->sandbox && url_append_query(&t, "sandbox", o->sandbox) < 0)
+        r = -ENOMEM;
+    if (r >= 0 && o->type && url_append_query(&t, "type", o->type) < 0)
+        r = -ENOMEM;
+    if (r >= 0 && o->follow && buf_append_str(&t, "&follow=true") < 0)
+        r = -ENOMEM;
+    if (r < 0) {
+        buf_done(&t);
+        return lib_err_set(err, ENOMEM, "out of memory");
+    }
+    struct esink s = {.fn = on_event, .ud = userdata};
+    struct http_request req = {.method = "GET", .target = t.data, .body_fd = -1};
+    struct http_response resp = {.body = {.max = CLIENT_JSON_MAX},
+                                 .sink_fd = -1,
+                                 .sink_cb = feed,
+                                 .sink_userdata = &s};
+    struct runra_error *e = NULL;
+    uint64_t saved = c->conn.timeout_ms;
+    if (o->follow)
+        c->conn.timeout_ms = 0; /* a follow waits as long as it takes */
+    r = client_exchange(c, &req, &resp, &e);
+    c->conn.timeout_ms = saved;
+    buf_done(&t);
+    buf_done(&resp.body);
+    buf_done(&s.line);
+    if (s.stopped || s.err) {
+        http_conn_close(&c->conn);
+        runra_error_free(e);
+        if (s.stopped) {
+            runra_error_free(s.err);
+            return 0;
+        }
+        int n = s.err->errnum;
+        if (err)
+            *err = s.err;
+        else
+            runra_error_free(s.err);
+        return -n;
+    }
+    if (r < 0) {
+        if (err)
+            *err = e;
+        else
+            runra_error_free(e);
+        return r;
+    }
+    return 0;
+}
