@@ -313,6 +313,15 @@ int runra_attach_eof(runra_attach *a, struct runra_error **err);
 /* Sends a close and drops the connection; NULL is fine. */
 void runra_attach_close(runra_attach *a);
 
+/* ---- API keys (admin: over the unix socket) ------------------------------ */
+
+/* ret_json: {"id","name","key","createdAt"}; the key is never shown again. */
+int runra_key_create(runra_client *c, const char *name, char **ret_json,
+                     struct runra_error **err);
+/* ret_json: {"keys":[{"id","name","createdAt"}]}. */
+int runra_key_list(runra_client *c, char **ret_json, struct runra_error **err);
+int runra_key_remove(runra_client *c, const char *id, struct runra_error **err);
+
 /* ---- the audit trail ---------------------------------------------------- */
 
 struct runra_events_opts {

@@ -57,6 +57,9 @@ int cmd_ps(struct cli *cli, int argc, char **argv);
 int cmd_start(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_kill(struct cli *cli, int argc, char **argv);
+/* cmd-keys.c */
+int cmd_keys(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_keys[];
 /* cmd-events.c */
 int cmd_events(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_events[];

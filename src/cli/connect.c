@@ -176,6 +176,8 @@ int cli_client(struct cli *cli, runra_client **ret)
     }
     const char *endpoint = cli->socket;
     if (!endpoint || !*endpoint)
+        endpoint = getenv("RUNRA_HOST"); /* unix:///path or http://host:port */
+    if (!endpoint || !*endpoint)
         endpoint = getenv("RUNRA_SOCKET");
     if (!endpoint || !*endpoint)
         endpoint = RUNRA_DEFAULT_SOCKET;

@@ -22,6 +22,7 @@ const struct cli_command cli_commands[] = {
     { "wait", cmd_wait, "wait for a background process and exit with its code", cli_usage_wait },
     { "cp", cmd_cp, "copy a file between the host and a sandbox", cli_usage_cp },
     { "files", cmd_files, "list, read, write and manage files in a sandbox", cli_usage_files },
+    { "keys", cmd_keys, "manage API keys for the TCP listener", cli_usage_keys },
     { "events", cmd_events, "print the audit trail (-f to follow)", cli_usage_events },
     { "net", cmd_net, "show or change a sandbox's network policy; list what it refused",
       cli_usage_net },

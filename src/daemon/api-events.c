@@ -131,6 +131,11 @@ enum MHD_Result api_events(struct api *a, struct MHD_Connection *c, struct api_r
     if (r >= 0 && ((sandbox && (!*sandbox || strlen(sandbox) > 63)) ||
                    (type && (!*type || strlen(type) > 63))))
         r = err_set(&e, EINVAL, "sandbox and type must be 1 to 63 bytes");
+    /* With an API key: one of its own sandboxes' events at a time. */
+    if (r >= 0 && rq->tenant[0] && !sandbox)
+        r = err_set(&e, EINVAL, "with an API key, name one of your sandboxes (sandbox=ID)");
+    if (r >= 0 && rq->tenant[0] && !manager_owned_by(a->m, sandbox, rq->tenant))
+        r = err_set(&e, ENOENT, "sandbox '%.64s' not found", sandbox);
     if (r >= 0 && (!a->events || !events_store(a->events)))
         r = err_set(&e, ENOSYS, "this daemon keeps no events");
     if (r < 0)

@@ -95,6 +95,8 @@ enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, stru
         r = spec_parse_json(rq->body ? rq->body : "{}", rq->body ? rq->body_len : 2, &spec, &e);
     if (r >= 0 && spec->network)
         r = manager_net_check(spec->network, &e);
+    if (r >= 0)
+        snprintf(spec->owner, sizeof(spec->owner), "%s", rq->tenant);
     if (r < 0) {
         spec_free(spec);
         return api_respond_err(c, r, e);
@@ -148,7 +150,8 @@ enum MHD_Result api_sandbox_list(struct api *a, struct MHD_Connection *c, struct
         return api_respond_err(c, r, e);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, sandbox_json(v[i]));
+        if (!rq->tenant[0] || !strcmp(v[i]->owner, rq->tenant)) /* a key sees its own */
+            json_array_append_new(arr, sandbox_json(v[i]));
     sandbox_info_list_free(v, n);
     return api_respond_json(c, 200, json_pack("{s:o}", "sandboxes", arr));
 }

@@ -15,10 +15,14 @@ struct attach;
 
 struct events;
 
+struct keys;
+
 struct api {
     struct manager *m;
     const char *state_dir;
     struct events *events; /* the audit trail (GET /v1/events), or NULL */
+    struct keys *keys;     /* API keys */
+    bool tcp;              /* the TCP listener: every request needs a key */
 };
 
 struct api_req {
@@ -37,6 +41,9 @@ struct api_req {
      * any) has been read, so the client sees it rather than a reset. */
     int early_r;
     char early_msg[256];
+    /* Over TCP: the API key's id, which owns what it creates; "" on the
+     * unix socket (the admin, who sees everything). */
+    char tenant[32];
 };
 
 typedef enum MHD_Result (*api_handler)(struct api *a, struct MHD_Connection *c, struct api_req *rq);
@@ -61,6 +68,10 @@ int api_body_json(struct api_req *rq, json_t **ret, struct runra_err **err);
 
 enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_metrics(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+/* api-keys.c (admin only). */
+enum MHD_Result api_keys_create(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_keys_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_keys_delete(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 /* api-events.c: the audit trail, as NDJSON, optionally followed. */
 enum MHD_Result api_events(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -13,6 +13,7 @@ static const struct errmap_entry table[] = {
     {EISDIR, 400, "is_a_directory"},
     {ENOTDIR, 400, "not_a_directory"},
     {EXDEV, 400, "cross_device"},
+    {ENOKEY, 401, "unauthorized"},
     {EPERM, 403, "permission_denied"},
     {EACCES, 403, "permission_denied"},
     {EROFS, 403, "read_only"},

@@ -9,12 +9,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netdb.h>
 #include <sys/un.h>
 
 #include "base/enc.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "errmap.h"
+#include "keys.h"
 #include "proto/limits.h"
 
 struct http {
@@ -27,6 +29,9 @@ static const api_handler handlers[] = {
     [ROUTE_HEALTH] = api_health,
     [ROUTE_METRICS] = api_metrics,
     [ROUTE_EVENTS] = api_events,
+    [ROUTE_KEYS_CREATE] = api_keys_create,
+    [ROUTE_KEYS_LIST] = api_keys_list,
+    [ROUTE_KEYS_DELETE] = api_keys_delete,
     [ROUTE_SANDBOX_CREATE] = api_sandbox_create,
     [ROUTE_SANDBOX_LIST] = api_sandbox_list,
     [ROUTE_SANDBOX_GET] = api_sandbox_get,
@@ -215,6 +220,31 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+/* A request over TCP: a valid API key, no admin route, and only the key's
+ * own sandboxes (any other is "not found", as if it did not exist). */
+static int gate(struct api *a, struct MHD_Connection *c, struct api_req *rq)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!a->keys || !keys_check(a->keys, auth, rq->tenant)) {
+        snprintf(rq->early_msg, sizeof(rq->early_msg),
+                 "missing or wrong API key: send Authorization: Bearer KEY");
+        return -ENOKEY;
+    }
+    enum route_id id = rq->match.route->id;
+    if (id == ROUTE_KEYS_CREATE || id == ROUTE_KEYS_LIST || id == ROUTE_KEYS_DELETE ||
+        id == ROUTE_METRICS) {
+        snprintf(rq->early_msg, sizeof(rq->early_msg),
+                 "this route is for the admin: use runrad's unix socket");
+        return -EPERM;
+    }
+    if (rq->match.id[0] && !manager_owned_by(a->m, rq->match.id, rq->tenant)) {
+        snprintf(rq->early_msg, sizeof(rq->early_msg), "sandbox '%.64s' not found",
+                 rq->match.id);
+        return -ENOENT;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -235,6 +265,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                      : r == -EOPNOTSUPP ? "method %s not allowed on %.200s"
                                         : "malformed sandbox id in %s %.200s",
                      method, url);
+            rq->match.route = NULL;
+            return MHD_YES;
+        }
+        if (a->tcp && (r = gate(a, c, rq)) < 0) {
+            /* Answered once the body (if any) is drained, like a routing
+             * error. */
+            rq->early_r = r;
             rq->match.route = NULL;
             return MHD_YES;
         }
@@ -363,7 +400,58 @@ void http_stop(struct http *h)
     api_attach_stop_all();
     if (h->d)
         MHD_stop_daemon(h->d); /* closes the listening socket unless quiesced */
-    unlink(h->socket_path);
+    if (h->socket_path)
+        unlink(h->socket_path);
     free(h->socket_path);
     free(h);
+}
+
+int http_start_tcp(struct api *a, const char *listen_addr, struct http **ret,
+                   struct runra_err **err)
+{
+    char host[256];
+    const char *colon = strrchr(listen_addr, ':');
+    if (!colon || colon == listen_addr || (size_t)(colon - listen_addr) >= sizeof(host))
+        return err_set(err, EINVAL, "--listen takes HOST:PORT, not '%s'", listen_addr);
+    memcpy(host, listen_addr, (size_t)(colon - listen_addr));
+    host[colon - listen_addr] = 0;
+    /* [::1]:8080 */
+    char *h0 = host;
+    if (h0[0] == '[' && h0[strlen(h0) - 1] == ']') {
+        h0[strlen(h0) - 1] = 0;
+        h0++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int g = getaddrinfo(h0, colon + 1, &hints, &ai);
+    if (g != 0)
+        return err_set(err, EINVAL, "--listen '%s': %s", listen_addr, gai_strerror(g));
+    _cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        freeaddrinfo(ai);
+        return err_sys(err, e, "listen on '%s'", listen_addr);
+    }
+    freeaddrinfo(ai);
+    struct http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->listen_fd = fd;
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE,
+                            0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
+    if (!h->d) {
+        free(h);
+        return err_set(err, EIO, "start HTTP server on '%s'", listen_addr);
+    }
+    fd = -1;
+    *ret = h;
+    return 0;
 }

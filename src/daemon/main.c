@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "egress.h"
 #include "events.h"
+#include "keys.h"
 #include "http.h"
 #include "manager.h"
 #include "proto/limits.h"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
           "  --dns ADDR[:PORT]    upstream resolver for sandboxes (default: /etc/resolv.conf's)\n"
           "  --no-network         no network access for any sandbox (mode none only)\n"
           "  --events-file PATH   also append every audit event to PATH as JSON lines\n"
+          "  --listen HOST:PORT   also serve the API on TCP, for API keys (runra keys)\n"
           "  --otlp-endpoint URL  also send audit events to an OTLP/HTTP collector\n"
           "                       (http://HOST[:PORT][/BASE]; POSTs BASE/v1/logs)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
@@ -80,8 +82,8 @@ int main(int argc, char **argv)
     uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
            OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET,
-           OPT_EVENTS_FILE, OPT_OTLP };
-    const char *events_file = NULL, *otlp = NULL;
+           OPT_EVENTS_FILE, OPT_OTLP, OPT_LISTEN };
+    const char *events_file = NULL, *otlp = NULL, *listen_addr = NULL;
     const char *net_range = "10.88.0.0/16", *dns = NULL;
     bool no_net = false;
     static const struct option opts[] = {
@@ -97,6 +99,7 @@ int main(int argc, char **argv)
         {"no-network", no_argument, NULL, OPT_NO_NET},
         {"events-file", required_argument, NULL, OPT_EVENTS_FILE},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP},
+        {"listen", required_argument, NULL, OPT_LISTEN},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -150,6 +153,9 @@ int main(int argc, char **argv)
             break;
         case OPT_OTLP:
             otlp = optarg;
+            break;
+        case OPT_LISTEN:
+            listen_addr = optarg;
             break;
         case OPT_LOG:
             if (!strcmp(optarg, "debug"))
@@ -314,13 +320,35 @@ int main(int argc, char **argv)
         store_close(store);
         return 1;
     }
-    struct api api = {.m = m, .state_dir = state_real, .events = events};
-    struct http *h = NULL;
-    if (http_start(&api, socket_path, &h, &e) < 0) {
+    struct keys *keys = NULL;
+    if (keys_new(store, &keys, &e) < 0) {
         fprintf(stderr, "runrad: %s\n", e->msg);
         manager_free(m);
         egress_free(egress);
         events_free(events);
+        store_close(store);
+        return 1;
+    }
+    struct api api = {.m = m, .state_dir = state_real, .events = events, .keys = keys};
+    struct api api_tcp = api;
+    api_tcp.tcp = true;
+    struct http *h = NULL, *htcp = NULL;
+    if (listen_addr && http_start_tcp(&api_tcp, listen_addr, &htcp, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        manager_free(m);
+        egress_free(egress);
+        events_free(events);
+        keys_free(keys);
+        store_close(store);
+        return 1;
+    }
+    if (http_start(&api, socket_path, &h, &e) < 0) {
+        fprintf(stderr, "runrad: %s\n", e->msg);
+        http_stop(htcp);
+        manager_free(m);
+        egress_free(egress);
+        events_free(events);
+        keys_free(keys);
         store_close(store);
         return 1;
     }
@@ -333,10 +361,13 @@ int main(int argc, char **argv)
     /* Stop taking connections, destroy every sandbox (which wakes requests
      * still waiting on them), then stop the server. */
     http_quiesce(h);
+    http_quiesce(htcp);
     manager_free(m);
     egress_free(egress);
     http_stop(h);
+    http_stop(htcp);
     events_free(events);
+    keys_free(keys);
     store_close(store);
     log_info("event=stopped");
     return 0;

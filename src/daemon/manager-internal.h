@@ -32,6 +32,7 @@ struct sandbox {
     int refs;
     bool destroying;
     bool paused; /* frozen (under the manager's lock) */
+    char owner[32]; /* the API key that created it; "" for the admin */
     bool stored; /* has a row in the store */
     struct sandbox *next;
 };

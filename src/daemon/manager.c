@@ -132,6 +132,15 @@ int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeo
     return 0;
 }
 
+bool manager_owned_by(struct manager *m, const char *id, const char *owner)
+{
+    pthread_mutex_lock(&m->lock);
+    struct sandbox *s = find_locked(m, id);
+    bool ok = s && !s->destroying && (!owner[0] || !strcmp(s->owner, owner));
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
 int manager_pause(struct manager *m, const char *id, bool pause, struct runra_err **err)
 {
     struct sandbox *s;
@@ -178,6 +187,7 @@ static int info_from(const struct sandbox *s, const char *state, struct sandbox_
     if (!i)
         return -ENOMEM;
     i->id = strdup(s->id);
+    snprintf(i->owner, sizeof(i->owner), "%s", s->owner);
     i->state = strdup(state);
     i->created_ms = s->created_ms;
     i->expires_ms = s->expires_ms;
@@ -766,6 +776,7 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
      * the sandbox keeps. */
     spec_free(s->spec);
     s->spec = TAKE_PTR(sp);
+    snprintf(s->owner, sizeof(s->owner), "%s", s->spec->owner);
     s->created_ms = (int64_t)wall_ms();
     s->expires_ms = s->spec->timeout_ms ? s->created_ms + (int64_t)s->spec->timeout_ms : 0;
     if ((r = manager_net_setup(m, s, err)) < 0)

@@ -31,6 +31,7 @@ struct manager_config {
 
 struct sandbox_info {
     char *id;
+    char owner[32];
     char *state;
     struct sandbox_spec *spec;
     int64_t created_ms;
@@ -53,6 +54,9 @@ int manager_destroy(struct manager *m, const char *id, struct runra_err **err);
 /* Pauses (every process stopped by the cgroup freezer, memory and files
  * kept) or resumes a sandbox; doing what is already done is fine. */
 int manager_pause(struct manager *m, const char *id, bool pause, struct runra_err **err);
+/* True when sandbox id exists and owner (an API key's id) made it; the
+ * admin ("") owns everything. */
+bool manager_owned_by(struct manager *m, const char *id, const char *owner);
 /* Sets the lifetime to timeout_ms from now (0: none) and/or what happens at
  * its end; NULL leaves that part as it is. */
 int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeout_ms,

@@ -112,3 +112,31 @@ int runra_events(runra_client *c, const struct runra_events_opts *o, runra_event
     }
     return 0;
 }
+
+int runra_key_create(runra_client *c, const char *name, char **ret_json,
+                     struct runra_error **err)
+{
+    json_auto_t *body = json_pack("{s:s}", "name", name ? name : "");
+    if (!body)
+        return lib_err_set(err, ENOMEM, "out of memory");
+    json_auto_t *ans = NULL;
+    return client_call(c, "POST", "/v1/keys", body, &ans, ret_json, err);
+}
+
+int runra_key_list(runra_client *c, char **ret_json, struct runra_error **err)
+{
+    json_auto_t *ans = NULL;
+    return client_call(c, "GET", "/v1/keys", NULL, &ans, ret_json, err);
+}
+
+int runra_key_remove(runra_client *c, const char *id, struct runra_error **err)
+{
+    struct buf t = {0};
+    int r = buf_append_str(&t, "/v1/keys/") < 0 || url_append_escaped(&t, id, false) < 0
+                ? lib_err_set(err, ENOMEM, "out of memory")
+                : 0;
+    if (r >= 0)
+        r = client_call(c, "DELETE", t.data, NULL, NULL, NULL, err);
+    buf_done(&t);
+    return r;
+}

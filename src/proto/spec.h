@@ -45,6 +45,8 @@ struct sandbox_spec {
     bool auto_resume;
     /* At timeout_ms: destroy it (default) or pause it. */
     bool pause_on_timeout;
+    /* Set by the daemon, never parsed or written: the creating API key. */
+    char owner[32];
 };
 
 /* Parses a create request body. Unknown keys, wrong types and out-of-range

@@ -34,6 +34,13 @@ static const char *migrations[] = {
     "  data TEXT NOT NULL"
     ");"
     "CREATE INDEX events_sandbox ON events (sandbox, id);",
+    /* 3: API keys, by their SHA-256 only */
+    "CREATE TABLE keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL"
+    ");",
 };
 
 static int db_err(struct store *s, struct runra_err **err, const char *what)
@@ -392,4 +399,89 @@ int64_t store_event_last(struct store *s)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
     return last;
+}
+
+int store_key_add(struct store *s, const struct store_key *k, struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO keys (id, name, hash, created_ms) VALUES (?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "insert key");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, k->created_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        r = db_err(s, err, "insert key");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int store_key_delete(struct store *s, const char *id, struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM keys WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "delete key");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        r = db_err(s, err, "delete key");
+    else if (sqlite3_changes(s->db) == 0)
+        r = err_set(err, ENOENT, "no key '%.64s'", id);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int store_key_list(struct store *s, struct store_key **ret, size_t *ret_n, struct runra_err **err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    struct store_key *v = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT id, name, hash, created_ms FROM keys ORDER BY created_ms",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = db_err(s, err, "list keys");
+        goto out;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct store_key *nv = realloc(v, nc * sizeof(*nv));
+            if (!nv) {
+                r = -ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        struct store_key *k = &v[n];
+        memset(k, 0, sizeof(*k));
+        snprintf(k->id, sizeof(k->id), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(k->name, sizeof(k->name), "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(k->hash, sizeof(k->hash), "%s", (const char *)sqlite3_column_text(st, 2));
+        k->created_ms = sqlite3_column_int64(st, 3);
+        n++;
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
 }

@@ -52,6 +52,17 @@ int store_event_list(struct store *s, int64_t since, const char *sandbox, const 
                      size_t limit, struct store_event **ret, size_t *ret_n,
                      struct runra_err **err);
 void store_event_list_free(struct store_event *v, size_t n);
+/* API keys: an id, a name, the SHA-256 of the key (hex); never the key. */
+struct store_key {
+    char id[32];
+    char name[128];
+    char hash[65];
+    int64_t created_ms;
+};
+int store_key_add(struct store *s, const struct store_key *k, struct runra_err **err);
+int store_key_delete(struct store *s, const char *id, struct runra_err **err);
+int store_key_list(struct store *s, struct store_key **ret, size_t *ret_n, struct runra_err **err);
+
 /* The newest event's id, 0 when there is none. */
 int64_t store_event_last(struct store *s);
 void store_sandbox_list_free(struct store_sandbox *v, size_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/sha1.h"
+#include "base/sha256.h"
 #include "base/ws.h"
 #include "test.h"
 
@@ -48,6 +49,18 @@ static void sha1_vectors(void)
     sha1_final(&s, d);
     hex(d, SHA1_LEN, h);
     CHECK_STREQ(h, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+}
+
+static void sha256_vectors(void)
+{
+    char h[65];
+    sha256_hex("abc", 3, h);
+    CHECK_STREQ(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sha256_hex("", 0, h);
+    CHECK_STREQ(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256_hex(m, strlen(m), h);
+    CHECK_STREQ(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
 static void accept_key(void)
@@ -179,4 +192,4 @@ static void reader(void)
     ws_reader_done(&r);
 }
 
-TEST_MAIN(TEST(sha1_vectors), TEST(accept_key), TEST(heads), TEST(reader))
+TEST_MAIN(TEST(sha1_vectors), TEST(sha256_vectors), TEST(accept_key), TEST(heads), TEST(reader))

@@ -1,0 +1,26 @@
+/* API keys for the TCP listener: created and removed over the unix socket
+ * (the admin door), kept in the store as SHA-256 digests only, and checked
+ * on every TCP request. A key's id names the tenant that owns the
+ * sandboxes it creates. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+#define KEY_NAME_MAX 100
+#define KEYS_MAX 1000
+
+struct keys;
+
+int keys_new(struct store *store, struct keys **ret, struct runra_err **err);
+void keys_free(struct keys *k);
+/* A new key: {"id","name","key","createdAt"}; the key is shown only here. */
+int keys_create(struct keys *k, const char *name, json_t **ret, struct runra_err **err);
+json_t *keys_list_json(struct keys *k);
+int keys_remove(struct keys *k, const char *id, struct runra_err **err);
+/* An "Authorization: Bearer KEY" value: true with the key's id in ret_id. */
+bool keys_check(struct keys *k, const char *authorization, char ret_id[32]);
