@@ -5,7 +5,7 @@
  * the others. A box is reference-counted: its listeners, and each thread
  * working for it, hold a reference; detaching cuts every live connection so
  * those references go promptly. */
-#include "egress.h"
+#include "egress-internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,89 +33,6 @@
 #include "net/sni.h"
 #include "proto/msg.h"
 #include "netlink.h"
-
-#define FIRST_BYTES_MS 300       /* a client that says nothing first is judged by address */
-#define PROXY_HEAD_MS (10u * 1000) /* for a proxy request's head */
-#define CONNECT_MS (10u * 1000)
-#define UPSTREAM_MS 2000         /* one upstream DNS attempt */
-#define PIN_TTL_MIN 5
-#define PIN_TTL_MAX 300
-#define PIPE_SIZE (1u << 20)
-#define THREAD_STACK (256u * 1024)
-
-struct pin {
-    char name[NET_NAME_MAX + 1];
-    struct net_addr addr;
-    uint64_t expires_ms;
-};
-
-struct denial {
-    int64_t time_ms;
-    char proto[8];
-    char name[NET_NAME_MAX + 1];
-    char ip[INET6_ADDRSTRLEN];
-    uint16_t port;
-    char reason[sizeof(((struct net_decision *)0)->reason)];
-};
-
-/* A live proxied connection's sockets, so a detach can cut them. */
-struct conn {
-    int fds[2];
-    struct conn *next, *prev;
-};
-
-struct listener {
-    struct egress_box *b;
-    int fd;
-    enum { L_TCP, L_DNS_UDP, L_DNS_TCP } kind;
-};
-
-struct egress_box {
-    struct egress *e;
-    char id[32], ifname[16];
-    uint32_t slot;
-    uint32_t gw, addr; /* network byte order */
-    struct listener l[3];
-    pthread_mutex_t lock; /* everything below */
-    struct net_policy policy;
-    struct pin pins[EGRESS_PINS_MAX];
-    size_t npins, pin_next;
-    struct denial denied[EGRESS_DENIED_KEPT];
-    size_t ndenied, denied_next;
-    uint64_t denied_total;
-    struct conn *conns;
-    unsigned nconns, ndns;
-    int refs;
-    bool detached;
-    struct egress_box *next;
-};
-
-/* Upstream answers the proxy resolved, kept for their TTL so a burst of
- * connections to one name costs one query. */
-#define RCACHE_SIZE 256
-struct rcache_entry {
-    char name[NET_NAME_MAX + 1];
-    struct dns_rr_addr addrs[DNS_ANSWERS_MAX];
-    int n;
-    uint64_t expires_ms;
-};
-
-struct egress {
-    struct egress_config cfg;
-    pthread_mutex_t rcache_lock;
-    struct rcache_entry rcache[RCACHE_SIZE];
-    char table[40];
-    struct nft_ctx *nft;
-    pthread_mutex_t lock; /* boxes, slots, epoll membership */
-    struct egress_box *boxes;
-    uint8_t *slots;
-    uint32_t nslots;
-    int epfd, stopfd;
-    pthread_t acceptor;
-    atomic_uint conns; /* connection and query threads, all boxes */
-    struct net_cidr *extra; /* host addresses and the range: always denied */
-    size_t nextra;
-};
 
 /* ---- configuration --------------------------------------------------- */
 
@@ -253,7 +170,7 @@ static int nft_box(struct egress *e, const char *ifname, bool add, struct runra_
 
 /* ---- references, denials, pins --------------------------------------- */
 
-static void box_unref(struct egress_box *b)
+void eg_box_unref(struct egress_box *b)
 {
     pthread_mutex_lock(&b->lock);
     bool last = --b->refs == 0;
@@ -265,7 +182,7 @@ static void box_unref(struct egress_box *b)
     free(b);
 }
 
-static void addr_of_sockaddr(const struct sockaddr_storage *ss, struct net_addr *a, uint16_t *port)
+void eg_addr_of(const struct sockaddr_storage *ss, struct net_addr *a, uint16_t *port)
 {
     memset(a, 0, sizeof(*a));
     if (ss->ss_family == AF_INET) {
@@ -285,7 +202,7 @@ static void addr_of_sockaddr(const struct sockaddr_storage *ss, struct net_addr 
 
 static json_t *denial_json(const struct denial *d);
 
-static void record_denial(struct egress_box *b, const char *proto, const char *name,
+void eg_record_denial(struct egress_box *b, const char *proto, const char *name,
                           const struct net_addr *addr, uint16_t port, const char *reason)
 {
     struct denial d = {.time_ms = (int64_t)wall_ms(), .port = port};
@@ -307,7 +224,7 @@ static void record_denial(struct egress_box *b, const char *proto, const char *n
         b->e->cfg.on_denied(b->e->cfg.on_denied_userdata, b->id, denial_json(&d));
 }
 
-static void pin_add(struct egress_box *b, const char *name, const struct net_addr *a, uint32_t ttl)
+void eg_pin_add(struct egress_box *b, const char *name, const struct net_addr *a, uint32_t ttl)
 {
     if (ttl < PIN_TTL_MIN)
         ttl = PIN_TTL_MIN;
@@ -332,7 +249,7 @@ static void pin_add(struct egress_box *b, const char *name, const struct net_add
 }
 
 /* The name the resolver gave out for this address, if one is pinned. */
-static bool pin_name_of(struct egress_box *b, const struct net_addr *a, char out[NET_NAME_MAX + 1])
+bool eg_pin_name_of(struct egress_box *b, const struct net_addr *a, char out[NET_NAME_MAX + 1])
 {
     uint64_t now = now_ms();
     bool found = false;
@@ -346,638 +263,11 @@ static bool pin_name_of(struct egress_box *b, const struct net_addr *a, char out
     return found;
 }
 
-static void decide(struct egress_box *b, const struct net_dest *d, struct net_decision *ret)
+void eg_decide(struct egress_box *b, const struct net_dest *d, struct net_decision *ret)
 {
     pthread_mutex_lock(&b->lock);
     net_decide(&b->policy, b->e->extra, b->e->nextra, d, ret);
     pthread_mutex_unlock(&b->lock);
-}
-
-/* ---- the upstream resolver ------------------------------------------- */
-
-/* Asks upstream for name's A records: the count (possibly 0), -ENOENT for
- * NXDOMAIN, or another -errno. */
-static int upstream_query(struct egress *e, const char *name, uint16_t qtype,
-                          struct dns_rr_addr *ret, size_t max, int *ret_rcode)
-{
-    uint8_t q[512], ans[DNS_MSG_MAX];
-    uint16_t id;
-    if (getentropy(&id, sizeof(id)) < 0)
-        id = (uint16_t)now_ms();
-    int qlen = dns_build_query(id, name, qtype, q, sizeof(q));
-    if (qlen < 0)
-        return qlen;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        _cleanup_close_ int fd = socket(e->cfg.upstream.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        if (connect(fd, (struct sockaddr *)&e->cfg.upstream, e->cfg.upstream_len) < 0 ||
-            send(fd, q, (size_t)qlen, 0) < 0)
-            return -errno;
-        uint64_t end = now_ms() + UPSTREAM_MS;
-        for (;;) {
-            uint64_t now = now_ms();
-            if (now >= end)
-                break;
-            struct pollfd pf = {.fd = fd, .events = POLLIN};
-            if (poll(&pf, 1, (int)(end - now)) <= 0)
-                continue;
-            ssize_t n = recv(fd, ans, sizeof(ans), 0);
-            if (n <= 0)
-                break;
-            int rcode = 0;
-            int c = dns_parse_answer(ans, (size_t)n, id, name, &rcode, ret, max);
-            if (c == -EBADMSG)
-                continue; /* not our answer: keep waiting */
-            *ret_rcode = rcode;
-            return c;
-        }
-    }
-    return -ETIMEDOUT;
-}
-
-/* ---- DNS from the sandbox -------------------------------------------- */
-
-/* Builds the answer to one query from the sandbox. Returns its length, or
- * 0 when the query is not worth an answer. */
-static int dns_answer(struct egress_box *b, const uint8_t *q, size_t qlen, uint8_t *out,
-                      size_t cap)
-{
-    struct dns_question qu;
-    bool header = false;
-    if (dns_parse_query(q, qlen, &qu, &header) < 0) {
-        if (!header)
-            return 0;
-        int n = dns_build_answer(&qu, DNS_RCODE_FORMERR, NULL, 0, out, cap);
-        return n < 0 ? 0 : n;
-    }
-    struct net_dest d = {.name = qu.name};
-    struct net_decision dec;
-    decide(b, &d, &dec);
-    if (!dec.allow || !qu.name[0]) {
-        record_denial(b, "dns", qu.name, NULL, 0, dec.allow ? "empty name" : dec.reason);
-        int n = dns_build_answer(&qu, DNS_RCODE_NXDOMAIN, NULL, 0, out, cap);
-        return n < 0 ? 0 : n;
-    }
-    struct dns_rr_addr got[DNS_ANSWERS_MAX], keep[DNS_ANSWERS_MAX];
-    size_t nkeep = 0;
-    int rcode = DNS_RCODE_NOERROR;
-    /* Only addresses are ever answered, and only IPv4 ones (sandboxes have
-     * no IPv6): other types get an empty answer and never leave the host,
-     * so a TXT or MX query cannot carry data out. */
-    if (qu.qtype == DNS_TYPE_A && qu.qclass == DNS_CLASS_IN) {
-        int c = upstream_query(b->e, qu.name, DNS_TYPE_A, got, DNS_ANSWERS_MAX, &rcode);
-        if (c < 0) {
-            rcode = DNS_RCODE_SERVFAIL;
-            c = 0;
-        }
-        for (int i = 0; i < c; i++) {
-            struct net_dest ad = {.name = qu.name, .addr = {.family = got[i].family}};
-            memcpy(ad.addr.a, got[i].a, 16);
-            struct net_decision ddec;
-            decide(b, &ad, &ddec);
-            if (!ddec.allow) {
-                /* A name that resolves to a private or host address
-                 * (rebinding) is answered without that address. */
-                record_denial(b, "dns", qu.name, &ad.addr, 0, ddec.reason);
-                continue;
-            }
-            keep[nkeep++] = got[i];
-            pin_add(b, qu.name, &ad.addr, got[i].ttl);
-        }
-    }
-    /* An answer that does not fit (UDP's 512 bytes) carries fewer
-     * addresses rather than none. */
-    int n;
-    while ((n = dns_build_answer(&qu, rcode, keep, nkeep, out, cap)) == -ENOSPC && nkeep > 0)
-        nkeep /= 2;
-    return n < 0 ? 0 : n;
-}
-
-struct dns_job {
-    struct egress_box *b;
-    int fd;              /* UDP: the listener (not owned); TCP: the connection (owned) */
-    bool tcp;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
-    uint8_t q[DNS_MSG_MAX];
-    size_t qlen;
-};
-
-static void job_done(struct dns_job *j)
-{
-    struct egress_box *b = j->b;
-    if (j->tcp)
-        close(j->fd);
-    pthread_mutex_lock(&b->lock);
-    b->ndns--;
-    pthread_mutex_unlock(&b->lock);
-    atomic_fetch_sub(&b->e->conns, 1);
-    box_unref(b);
-    free(j);
-}
-
-static bool sock_read(int fd, void *p, size_t n, uint64_t end)
-{
-    uint8_t *q = p;
-    while (n > 0) {
-        uint64_t now = now_ms();
-        if (now >= end)
-            return false;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, (int)(end - now)) <= 0)
-            continue;
-        ssize_t k = recv(fd, q, n, MSG_DONTWAIT);
-        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (k <= 0)
-            return false;
-        q += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool sock_write(int fd, const void *p, size_t n)
-{
-    const uint8_t *q = p;
-    while (n > 0) {
-        ssize_t k = send(fd, q, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && errno == EAGAIN) {
-            struct pollfd pf = {.fd = fd, .events = POLLOUT};
-            if (poll(&pf, 1, 10000) <= 0)
-                return false;
-            continue;
-        }
-        if (k <= 0)
-            return false;
-        q += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static void *dns_thread(void *arg)
-{
-    struct dns_job *j = arg;
-    uint8_t out[DNS_MSG_MAX];
-    if (!j->tcp) {
-        int n = dns_answer(j->b, j->q, j->qlen, out, 512);
-        if (n > 0)
-            sendto(j->fd, out, (size_t)n, 0, (struct sockaddr *)&j->peer, j->peer_len);
-    } else {
-        /* DNS over TCP: length-prefixed messages until the client stops. */
-        for (int k = 0; k < 32; k++) {
-            uint8_t lb[2];
-            if (!sock_read(j->fd, lb, 2, now_ms() + 10000))
-                break;
-            size_t len = (size_t)lb[0] << 8 | lb[1];
-            if (len == 0 || len > sizeof(j->q) || !sock_read(j->fd, j->q, len, now_ms() + 10000))
-                break;
-            int n = dns_answer(j->b, j->q, len, out + 2, sizeof(out) - 2);
-            if (n <= 0)
-                break;
-            uint8_t *o = out;
-            o[0] = (uint8_t)(n >> 8);
-            o[1] = (uint8_t)n;
-            if (!sock_write(j->fd, out, (size_t)n + 2))
-                break;
-        }
-    }
-    job_done(j);
-    return NULL;
-}
-
-/* ---- the proxy ------------------------------------------------------- */
-
-static void conn_register(struct egress_box *b, struct conn *c)
-{
-    pthread_mutex_lock(&b->lock);
-    c->next = b->conns;
-    c->prev = NULL;
-    if (b->conns)
-        b->conns->prev = c;
-    b->conns = c;
-    if (b->detached) {
-        for (int i = 0; i < 2; i++)
-            if (c->fds[i] >= 0)
-                shutdown(c->fds[i], SHUT_RDWR);
-    }
-    pthread_mutex_unlock(&b->lock);
-}
-
-static void conn_set_upstream(struct egress_box *b, struct conn *c, int fd)
-{
-    pthread_mutex_lock(&b->lock);
-    c->fds[1] = fd;
-    if (b->detached)
-        shutdown(fd, SHUT_RDWR);
-    pthread_mutex_unlock(&b->lock);
-}
-
-static void conn_unregister(struct egress_box *b, struct conn *c)
-{
-    pthread_mutex_lock(&b->lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        b->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    b->nconns--;
-    pthread_mutex_unlock(&b->lock);
-}
-
-/* A reset, not a FIN: the client learns at once that it was refused. */
-static void reset_close(int fd)
-{
-    struct linger l = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-    close(fd);
-}
-
-static void http_refuse(int fd, int status, const char *what, const char *reason)
-{
-    char body[512], resp[1024];
-    int bn = snprintf(body, sizeof(body), "runra: %s: %s\n", what, reason);
-    if (bn < 0 || (size_t)bn >= sizeof(body))
-        bn = (int)strlen(body);
-    int n = snprintf(resp, sizeof(resp),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                     "Connection: close\r\nX-Runra-Denied: %s\r\n\r\n%s",
-                     status, status == 403 ? "Forbidden" : "Bad Gateway", bn,
-                     status == 403 ? "1" : "0", body);
-    if (n > 0)
-        sock_write(fd, resp, (size_t)n < sizeof(resp) ? (size_t)n : sizeof(resp) - 1);
-    close(fd);
-}
-
-static int connect_to(const struct net_addr *a, uint16_t port)
-{
-    struct sockaddr_storage ss = {0};
-    socklen_t len;
-    if (a->family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        memcpy(&in->sin_addr, a->a, 4);
-        len = sizeof(*in);
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        memcpy(&in6->sin6_addr, a->a, 16);
-        len = sizeof(*in6);
-    }
-    int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    struct pollfd pf = {.fd = fd, .events = POLLOUT};
-    int soerr = 0;
-    socklen_t sl = sizeof(soerr);
-    if (poll(&pf, 1, CONNECT_MS) <= 0)
-        soerr = ETIMEDOUT;
-    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-        soerr = errno;
-    if (soerr) {
-        close(fd);
-        return -soerr;
-    }
-    return fd;
-}
-
-/* Both directions through pipes with splice, until both ends are done or
- * one fails. */
-static void relay(int a, int b)
-{
-    int pa[2] = {-1, -1}, pb[2] = {-1, -1}; /* a->b, b->a */
-    if (pipe2(pa, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(pb, O_CLOEXEC | O_NONBLOCK) < 0)
-        goto out;
-    fcntl(pa[1], F_SETPIPE_SZ, PIPE_SIZE);
-    fcntl(pb[1], F_SETPIPE_SZ, PIPE_SIZE);
-    fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
-    fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
-    struct dir {
-        int src, dst, pr, pw;
-        size_t pending;
-        bool eof, shut;
-    } d[2] = {{a, b, pa[0], pa[1], 0, false, false}, {b, a, pb[0], pb[1], 0, false, false}};
-    const size_t cap = PIPE_SIZE;
-    while (!(d[0].shut && d[1].shut)) {
-        struct pollfd pf[2] = {{.fd = a}, {.fd = b}};
-        for (int i = 0; i < 2; i++) {
-            struct pollfd *src = &pf[d[i].src == a ? 0 : 1], *dst = &pf[d[i].dst == a ? 0 : 1];
-            if (!d[i].eof && d[i].pending < cap)
-                src->events |= POLLIN;
-            if (d[i].pending > 0)
-                dst->events |= POLLOUT;
-        }
-        if (poll(pf, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            short srev = pf[d[i].src == a ? 0 : 1].revents;
-            short drev = pf[d[i].dst == a ? 0 : 1].revents;
-            if (!d[i].eof && (srev & (POLLIN | POLLHUP | POLLERR))) {
-                ssize_t n = splice(d[i].src, NULL, d[i].pw, NULL, cap - d[i].pending,
-                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                if (n > 0)
-                    d[i].pending += (size_t)n;
-                else if (n == 0)
-                    d[i].eof = true;
-                else if (errno != EAGAIN && errno != EINTR)
-                    goto out;
-            }
-            /* Write what is pending right away, not after another poll:
-             * the destination usually has room, and a poll per chunk per
-             * direction is most of the proxy's cost. */
-            if (d[i].pending > 0 && (drev & (POLLOUT | POLLERR | POLLHUP) || srev)) {
-                ssize_t n = splice(d[i].pr, NULL, d[i].dst, NULL, d[i].pending,
-                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                if (n > 0)
-                    d[i].pending -= (size_t)n;
-                else if (n < 0 && errno != EAGAIN && errno != EINTR)
-                    goto out;
-            }
-            if (d[i].eof && d[i].pending == 0 && !d[i].shut) {
-                shutdown(d[i].dst, SHUT_WR);
-                d[i].shut = true;
-            }
-        }
-    }
-out:
-    for (int i = 0; i < 2; i++) {
-        if (pa[i] >= 0)
-            close(pa[i]);
-        if (pb[i] >= 0)
-            close(pb[i]);
-    }
-}
-
-/* Reads what the client sends first, up to SNI_PEEK_MAX, until parse says
- * it has enough or wait_ms passes without more. Returns the byte count. */
-static size_t peek_first(int fd, uint8_t *buf, uint64_t wait_ms, bool *closed)
-{
-    size_t len = 0;
-    uint64_t end = now_ms() + wait_ms;
-    *closed = false;
-    while (len < SNI_PEEK_MAX) {
-        if (len > 0) {
-            char name[254];
-            struct http_target t;
-            int r = sni_parse_tls(buf, len, name);
-            if (r != SNI_MORE) {
-                if (r != SNI_NOT_THIS)
-                    break;
-                r = sni_parse_http(buf, len, &t);
-                if (r != SNI_MORE)
-                    break;
-            }
-        }
-        uint64_t now = now_ms();
-        if (now >= end)
-            break;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, (int)(end - now)) <= 0)
-            continue;
-        ssize_t n = recv(fd, buf + len, SNI_PEEK_MAX - len, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n <= 0) {
-            *closed = true;
-            break;
-        }
-        len += (size_t)n;
-    }
-    return len;
-}
-
-static uint32_t name_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
-/* name's A records: from the cache while fresh, else from upstream. */
-static int resolve_cached(struct egress *e, const char *name, struct dns_rr_addr *ret)
-{
-    struct rcache_entry *c = &e->rcache[name_hash(name) % RCACHE_SIZE];
-    pthread_mutex_lock(&e->rcache_lock);
-    if (c->expires_ms > now_ms() && !strcmp(c->name, name)) {
-        int n = c->n;
-        memcpy(ret, c->addrs, (size_t)n * sizeof(*ret));
-        pthread_mutex_unlock(&e->rcache_lock);
-        return n;
-    }
-    pthread_mutex_unlock(&e->rcache_lock);
-    int rcode = 0;
-    int n = upstream_query(e, name, DNS_TYPE_A, ret, DNS_ANSWERS_MAX, &rcode);
-    if (n <= 0)
-        return n;
-    uint32_t ttl = UINT32_MAX;
-    for (int i = 0; i < n; i++)
-        if (ret[i].ttl < ttl)
-            ttl = ret[i].ttl;
-    ttl = ttl < PIN_TTL_MIN ? PIN_TTL_MIN : ttl > PIN_TTL_MAX ? PIN_TTL_MAX : ttl;
-    pthread_mutex_lock(&e->rcache_lock);
-    snprintf(c->name, sizeof(c->name), "%s", name);
-    memcpy(c->addrs, ret, (size_t)n * sizeof(*ret));
-    c->n = n;
-    c->expires_ms = now_ms() + (uint64_t)ttl * 1000;
-    pthread_mutex_unlock(&e->rcache_lock);
-    return n;
-}
-
-/* Picks where to connect for name: the sandbox's own destination when it
- * is among name's addresses, else the first that the policy allows. *dec
- * holds the reason when nothing is allowed. */
-static int choose(struct egress_box *b, const char *name, const struct net_addr *orig,
-                  uint16_t port, struct net_addr *ret, struct net_decision *dec)
-{
-    struct dns_rr_addr got[DNS_ANSWERS_MAX];
-    int c = resolve_cached(b->e, name, got);
-    if (c <= 0) {
-        snprintf(dec->reason, sizeof(dec->reason), "'%s' does not resolve", name);
-        dec->allow = false;
-        return -ENOENT;
-    }
-    int pick = -1;
-    for (int i = 0; i < c; i++) {
-        struct net_dest d = {.name = name, .addr = {.family = got[i].family}, .port = port};
-        memcpy(d.addr.a, got[i].a, 16);
-        struct net_decision one;
-        decide(b, &d, &one);
-        if (!one.allow) {
-            if (pick < 0)
-                *dec = one;
-            continue;
-        }
-        bool same = orig->family == d.addr.family && !memcmp(orig->a, d.addr.a, 16);
-        if (pick < 0 || same) {
-            pick = i;
-            *dec = one;
-            *ret = d.addr;
-            if (same)
-                break;
-        }
-    }
-    return pick < 0 ? -EACCES : 0;
-}
-
-static bool is_ip_literal(const char *s)
-{
-    struct net_addr a;
-    return net_addr_parse(s, &a) == 0;
-}
-
-struct proxy_job {
-    struct egress_box *b;
-    struct conn c;
-};
-
-static void proxy_conn(struct egress_box *b, struct conn *c)
-{
-    int cfd = c->fds[0];
-    struct sockaddr_storage orig = {0};
-    socklen_t olen = sizeof(orig);
-    if (getsockopt(cfd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen) < 0) {
-        reset_close(cfd);
-        return;
-    }
-    struct net_addr oaddr;
-    uint16_t oport = 0;
-    addr_of_sockaddr(&orig, &oaddr, &oport);
-    uint32_t o4;
-    memcpy(&o4, oaddr.a, 4);
-    bool explicit_proxy = o4 == b->gw && oport == EGRESS_EXPLICIT_PORT;
-
-    _cleanup_free_ uint8_t *buf = malloc(SNI_PEEK_MAX);
-    if (!buf) {
-        reset_close(cfd);
-        return;
-    }
-    bool closed = false;
-    size_t len = peek_first(cfd, buf, explicit_proxy ? PROXY_HEAD_MS : FIRST_BYTES_MS, &closed);
-    char name[254] = "";
-    uint16_t port = oport;
-    bool http = false;
-    struct http_target t = {0};
-    const char *proto = "tcp";
-    if (explicit_proxy) {
-        if (sni_parse_http(buf, len, &t) != SNI_FOUND || !t.host[0] ||
-            (strcmp(t.method, "CONNECT") != 0 && !t.absolute)) {
-            http_refuse(cfd, 400, "proxy", "send CONNECT host:port or an absolute http:// URI");
-            return;
-        }
-        snprintf(name, sizeof(name), "%s", t.host);
-        port = t.port;
-        http = true;
-        proto = "proxy";
-    } else if (len > 0) {
-        if (sni_parse_tls(buf, len, name) == SNI_FOUND) {
-            proto = "tls";
-        } else if (sni_parse_http(buf, len, &t) == SNI_FOUND) {
-            http = true;
-            proto = "http";
-            snprintf(name, sizeof(name), "%s", t.host);
-        } else {
-            name[0] = 0;
-        }
-    }
-    /* A proxy request names its destination; the address it was sent to is
-     * the proxy's own. */
-    struct net_addr target = oaddr;
-    if (explicit_proxy)
-        memset(&target, 0, sizeof(target));
-    struct net_decision dec = {0};
-    int r;
-    if (name[0] && is_ip_literal(name)) {
-        /* A name that is an address says nothing the address does not. */
-        struct net_addr lit;
-        net_addr_parse(name, &lit);
-        name[0] = 0;
-        if (explicit_proxy)
-            target = lit;
-    }
-    if (name[0]) {
-        r = choose(b, name, &oaddr, port, &target, &dec);
-    } else {
-        char pinned[NET_NAME_MAX + 1];
-        bool have = !explicit_proxy && pin_name_of(b, &target, pinned);
-        struct net_dest d = {.name = have ? pinned : NULL, .addr = target, .port = port};
-        decide(b, &d, &dec);
-        if (have)
-            snprintf(name, sizeof(name), "%s", pinned);
-        r = dec.allow ? 0 : -EACCES;
-    }
-    if (r < 0) {
-        record_denial(b, proto, name[0] ? name : NULL, &target, port, dec.reason);
-        if (http)
-            http_refuse(cfd, 403, "connection denied", dec.reason);
-        else
-            reset_close(cfd);
-        return;
-    }
-    int ufd = connect_to(&target, port);
-    if (ufd < 0) {
-        if (http)
-            http_refuse(cfd, 502, "cannot connect", strerror(-ufd));
-        else
-            reset_close(cfd);
-        return;
-    }
-    conn_set_upstream(b, c, ufd);
-    bool ok = true;
-    if (explicit_proxy && !strcmp(t.method, "CONNECT")) {
-        static const char est[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
-        ok = sock_write(cfd, est, sizeof(est) - 1);
-        if (ok && len > t.head_len)
-            ok = sock_write(ufd, buf + t.head_len, len - t.head_len);
-    } else if (explicit_proxy) {
-        /* An absolute-form request goes on in origin form. */
-        ok = sock_write(ufd, buf, t.uri_off);
-        if (ok && t.path_len)
-            ok = sock_write(ufd, buf + t.path_off, t.path_len);
-        else if (ok)
-            ok = sock_write(ufd, "/", 1);
-        size_t rest = t.uri_off + t.uri_len;
-        if (ok)
-            ok = sock_write(ufd, buf + rest, len - rest);
-    } else if (len > 0) {
-        ok = sock_write(ufd, buf, len);
-    }
-    if (ok && closed)
-        shutdown(ufd, SHUT_WR);
-    if (ok)
-        relay(cfd, ufd);
-    close(cfd);
-    close(ufd);
-}
-
-static void *proxy_thread(void *arg)
-{
-    struct proxy_job *j = arg;
-    struct egress_box *b = j->b;
-    conn_register(b, &j->c);
-    proxy_conn(b, &j->c);
-    conn_unregister(b, &j->c);
-    atomic_fetch_sub(&b->e->conns, 1);
-    box_unref(b);
-    free(j);
-    return NULL;
 }
 
 /* ---- the acceptor ---------------------------------------------------- */
@@ -1026,7 +316,7 @@ static void give_slot(struct egress_box *b, bool dns)
         b->nconns--;
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_sub(&b->e->conns, 1);
-    box_unref(b);
+    eg_box_unref(b);
 }
 
 static void on_listener(struct listener *l)
@@ -1046,7 +336,7 @@ static void on_listener(struct listener *l)
         j->b = b;
         j->fd = l->fd;
         j->qlen = (size_t)n;
-        if (!spawn(dns_thread, j)) {
+        if (!spawn(eg_dns_thread, j)) {
             give_slot(b, true);
             free(j);
         }
@@ -1061,7 +351,7 @@ static void on_listener(struct listener *l)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     bool dns = l->kind == L_DNS_TCP;
     if (!take_slot(b, dns)) {
-        reset_close(fd);
+        eg_reset_close(fd);
         return;
     }
     bool ok;
@@ -1070,7 +360,7 @@ static void on_listener(struct listener *l)
         ok = j != NULL;
         if (ok) {
             *j = (struct dns_job){.b = b, .fd = fd, .tcp = true};
-            ok = spawn(dns_thread, j);
+            ok = spawn(eg_dns_thread, j);
             if (!ok)
                 free(j);
         }
@@ -1079,13 +369,13 @@ static void on_listener(struct listener *l)
         ok = j != NULL;
         if (ok) {
             *j = (struct proxy_job){.b = b, .c = {.fds = {fd, -1}}};
-            ok = spawn(proxy_thread, j);
+            ok = spawn(eg_proxy_thread, j);
             if (!ok)
                 free(j);
         }
     }
     if (!ok) {
-        reset_close(fd);
+        eg_reset_close(fd);
         give_slot(b, dns);
     }
 }
@@ -1219,7 +509,7 @@ int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct
         }
     pthread_mutex_unlock(&e->lock);
     if (slot == UINT32_MAX) {
-        box_unref(b);
+        eg_box_unref(b);
         return err_set(err, EAGAIN, "the sandbox network range is full");
     }
     b->slot = slot;
@@ -1302,7 +592,7 @@ fail:
     pthread_mutex_lock(&e->lock);
     e->slots[slot] = 0;
     pthread_mutex_unlock(&e->lock);
-    box_unref(b);
+    eg_box_unref(b);
     return r;
 }
 
@@ -1336,7 +626,7 @@ void egress_detach(struct egress_box *b)
     pthread_mutex_lock(&e->lock);
     e->slots[b->slot] = 0;
     pthread_mutex_unlock(&e->lock);
-    box_unref(b);
+    eg_box_unref(b);
 }
 
 void egress_cleanup_leftover(const char *id)
@@ -1460,7 +750,7 @@ static int collect_extra(struct egress *e)
         }
         struct net_cidr *c = &e->extra[e->nextra++];
         memset(c, 0, sizeof(*c));
-        addr_of_sockaddr((const struct sockaddr_storage *)i->ifa_addr, &c->addr, NULL);
+        eg_addr_of((const struct sockaddr_storage *)i->ifa_addr, &c->addr, NULL);
         c->prefix = c->addr.family == AF_INET ? 32 : 128;
         c->why = "an address of the host";
     }
@@ -1559,3 +849,4 @@ void egress_free(struct egress *e)
     pthread_mutex_destroy(&e->lock);
     free(e);
 }
+

@@ -49,8 +49,12 @@ void keys_free(struct keys *k)
 
 static void hex(const uint8_t *p, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", p[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = 0;
 }
 
 static json_t *time_json(int64_t ms)

@@ -8,44 +8,26 @@
 
 #include "client.h"
 #include "error.h"
+#include "ndjson.h"
 #include "url.h"
 
 #define EVENT_LINE_MAX (1u << 20)
 
 struct esink {
-    struct buf line;
+    struct ndlines nd;
     runra_event_fn fn;
     void *ud;
     bool stopped;
     struct runra_error *err;
 };
 
-static int feed(void *ud, const char *p, size_t n)
+static int ev_line(void *ud, const char *p, size_t n)
 {
     struct esink *s = ud;
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (s->line.len + take > EVENT_LINE_MAX)
-            return lib_err_set(&s->err, EPROTO, "runrad sent an event over %u bytes",
-                               EVENT_LINE_MAX);
-        if (buf_append(&s->line, p, take) < 0)
-            return -ENOMEM;
-        p += take;
-        n -= take;
-        if (!nl)
-            break;
-        p++;
-        n--;
-        if (s->line.len) {
-            if (buf_append(&s->line, "", 1) < 0)
-                return -ENOMEM;
-            if (s->fn(s->ud, s->line.data) != 0) {
-                s->stopped = true;
-                return -ECANCELED;
-            }
-        }
-        s->line.len = 0;
+    (void)n;
+    if (s->fn(s->ud, p) != 0) {
+        s->stopped = true;
+        return -ECANCELED;
     }
     return 0;
 }
@@ -75,11 +57,16 @@ int runra_events(runra_client *c, const struct runra_events_opts *o, runra_event
         return lib_err_set(err, ENOMEM, "out of memory");
     }
     struct esink s = {.fn = on_event, .ud = userdata};
+    s.nd = (struct ndlines){.max = EVENT_LINE_MAX,
+                            .what = "an event",
+                            .on_line = ev_line,
+                            .userdata = &s,
+                            .err = &s.err};
     struct http_request req = {.method = "GET", .target = t.data, .body_fd = -1};
     struct http_response resp = {.body = {.max = CLIENT_JSON_MAX},
                                  .sink_fd = -1,
-                                 .sink_cb = feed,
-                                 .sink_userdata = &s};
+                                 .sink_cb = ndlines_feed,
+                                 .sink_userdata = &s.nd};
     struct runra_error *e = NULL;
     uint64_t saved = c->conn.timeout_ms;
     if (o->follow)
@@ -88,7 +75,7 @@ int runra_events(runra_client *c, const struct runra_events_opts *o, runra_event
     c->conn.timeout_ms = saved;
     buf_done(&t);
     buf_done(&resp.body);
-    buf_done(&s.line);
+    ndlines_done(&s.nd);
     if (s.stopped || s.err) {
         http_conn_close(&c->conn);
         runra_error_free(e);

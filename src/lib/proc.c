@@ -11,11 +11,12 @@
 #include "exec.h"
 #include "json-build.h"
 #include "json-read.h"
+#include "ndjson.h"
 
 #define LINE_MAX_BYTES (4u << 20) /* one NDJSON event; output chunks are far smaller */
 
 struct ndsink {
-    struct buf line;
+    struct ndlines nd;
     runra_output_fn fn;
     void *ud;
     struct runra_exec_result *exit; /* filled by the exit event */
@@ -76,30 +77,7 @@ static int on_event(struct ndsink *s, const char *p, size_t n)
     return 0; /* an event type this client does not know yet */
 }
 
-static int nd_feed(void *ud, const char *p, size_t n)
-{
-    struct ndsink *s = ud;
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (s->line.len + take > LINE_MAX_BYTES)
-            return lib_err_set(&s->err, EPROTO, "runrad sent an event over %u bytes",
-                               LINE_MAX_BYTES);
-        if (buf_append(&s->line, p, take) < 0)
-            return -ENOMEM;
-        p += take;
-        n -= take;
-        if (!nl)
-            break;
-        p++;
-        n--;
-        int r = s->line.len ? on_event(s, s->line.data, s->line.len) : 0;
-        s->line.len = 0;
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
+static int nd_line(void *ud, const char *p, size_t n) { return on_event(ud, p, n); }
 
 /* Runs a streaming request: body (JSON, may be NULL) to target, events to s. */
 static int run_stream(runra_client *c, const char *method, const char *target, json_t *body,
@@ -114,14 +92,19 @@ static int run_stream(runra_client *c, const char *method, const char *target, j
                                .body = text,
                                .body_len = text ? strlen(text) : 0,
                                .body_fd = -1};
+    s->nd = (struct ndlines){.max = LINE_MAX_BYTES,
+                             .what = "an event",
+                             .on_line = nd_line,
+                             .userdata = s,
+                             .err = &s->err};
     struct http_response resp = {.body = {.max = CLIENT_JSON_MAX},
                                  .sink_fd = -1,
-                                 .sink_cb = nd_feed,
-                                 .sink_userdata = s};
+                                 .sink_cb = ndlines_feed,
+                                 .sink_userdata = &s->nd};
     struct runra_error *e = NULL;
     int r = client_exchange(c, &req, &resp, &e);
     buf_done(&resp.body);
-    buf_done(&s->line);
+    ndlines_done(&s->nd);
     if (s->stopped) {
         /* The caller stopped reading: drop the connection, which tells
          * runrad to end the call (and kill an exec's tree). */

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "json-build.h"
 #include "json-read.h"
+#include "ndjson.h"
 
 static void strv_free_(char **v)
 {
@@ -122,7 +123,7 @@ static void match_done(struct runra_search_match *m)
 #define SEARCH_LINE_MAX (1u << 20) /* one streamed record; records are far smaller */
 
 struct ssink {
-    struct buf line;
+    struct ndlines nd;
     runra_search_fn fn;
     void *ud;
     struct runra_search_result *res;
@@ -162,30 +163,7 @@ static int ss_line(struct ssink *s, const char *p, size_t n)
     return r;
 }
 
-static int ss_feed(void *ud, const char *p, size_t n)
-{
-    struct ssink *s = ud;
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (s->line.len + take > SEARCH_LINE_MAX)
-            return lib_err_set(&s->err, EPROTO, "runrad sent a search record over %u bytes",
-                               SEARCH_LINE_MAX);
-        if (buf_append(&s->line, p, take) < 0)
-            return -ENOMEM;
-        p += take;
-        n -= take;
-        if (!nl)
-            break;
-        p++;
-        n--;
-        int r = s->line.len ? ss_line(s, s->line.data, s->line.len) : 0;
-        s->line.len = 0;
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
+static int ss_nd_line(void *ud, const char *p, size_t n) { return ss_line(ud, p, n); }
 
 int runra_search_stream(runra_client *c, const char *id, const char *pattern,
                         const struct runra_search_opts *o, runra_search_fn on_match,
@@ -212,6 +190,11 @@ int runra_search_stream(runra_client *c, const char *id, const char *pattern,
         return lib_err_set(err, ENOMEM, "out of memory");
     }
     struct ssink s = { .fn = on_match, .ud = userdata, .res = res };
+    s.nd = (struct ndlines){ .max = SEARCH_LINE_MAX,
+                             .what = "a search record",
+                             .on_line = ss_nd_line,
+                             .userdata = &s,
+                             .err = &s.err };
     struct http_request req = { .method = "POST",
                                 .target = t.data,
                                 .content_type = "application/json",
@@ -220,13 +203,13 @@ int runra_search_stream(runra_client *c, const char *id, const char *pattern,
                                 .body_fd = -1 };
     struct http_response resp = { .body = { .max = CLIENT_JSON_MAX },
                                   .sink_fd = -1,
-                                  .sink_cb = ss_feed,
-                                  .sink_userdata = &s };
+                                  .sink_cb = ndlines_feed,
+                                  .sink_userdata = &s.nd };
     struct runra_error *e = NULL;
     r = client_exchange(c, &req, &resp, &e);
     buf_done(&t);
     buf_done(&resp.body);
-    buf_done(&s.line);
+    ndlines_done(&s.nd);
     if (s.stopped || s.err) {
         /* Mid-stream: the connection cannot carry another request. */
         http_conn_close(&c->conn);
