@@ -54,6 +54,7 @@ struct attach {
 /* Live sessions, so a stopping daemon can end them (MHD joins connection
  * threads and would otherwise wait on them forever). */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cond = PTHREAD_COND_INITIALIZER;
 static struct attach *live;
 static bool stopping;
 
@@ -75,6 +76,23 @@ static void live_remove(struct attach *at)
             *p = at->next;
             break;
         }
+    pthread_cond_broadcast(&live_cond);
+    pthread_mutex_unlock(&live_lock);
+}
+
+void api_attach_drain(unsigned timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&live_lock);
+    while (live && pthread_cond_timedwait(&live_cond, &live_lock, &ts) == 0)
+        ;
     pthread_mutex_unlock(&live_lock);
 }
 
@@ -215,18 +233,40 @@ static void *pump(void *arg)
 
 /* Writes stdin, waiting while the process has not read what it was given
  * (the guest's buffer is bounded), for as long as the session lasts. */
-static int write_stdin(struct attach *at, const void *p, size_t n, bool close_in,
+static bool client_hung_up(const struct attach *at)
+{
+    struct pollfd pf = {.fd = at->fd, .events = POLLRDHUP};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static int write_stdin(struct attach *at, const void *data, size_t n, bool close_in,
                        struct runra_err **err)
 {
-    for (;;) {
-        err_free(*err);
-        *err = NULL;
-        int r = manager_proc_stdin(at->m, at->id, at->ref, p, n, close_in, err);
-        if (r != -EAGAIN || atomic_load(&at->stop) || atomic_load(&at->exited))
-            return r;
-        struct pollfd pf = {.fd = -1};
-        poll(&pf, 0, ATTACH_STDIN_RETRY_MS);
-    }
+    /* Piece by piece, each one call the guest takes whole or refuses
+     * (EAGAIN: it holds too much unread), so a retry never repeats what
+     * was already delivered. */
+    const uint8_t *p = data;
+    do {
+        size_t k = n < RUNRA_PROC_STDIN_CHUNK ? n : RUNRA_PROC_STDIN_CHUNK;
+        for (;;) {
+            err_free(*err);
+            *err = NULL;
+            int r = manager_proc_stdin(at->m, at->id, at->ref, p, k, close_in && k == n, err);
+            if (r >= 0)
+                break;
+            pthread_mutex_lock(&live_lock);
+            bool daemon_stopping = stopping;
+            pthread_mutex_unlock(&live_lock);
+            if (r != -EAGAIN || daemon_stopping || atomic_load(&at->exited) ||
+                atomic_load(&at->closing) || client_hung_up(at))
+                return r;
+            struct pollfd pf = {.fd = -1};
+            poll(&pf, 0, ATTACH_STDIN_RETRY_MS);
+        }
+        p += k;
+        n -= k;
+    } while (n > 0);
+    return 0;
 }
 
 static int parse_signal_value(json_t *v, int *ret)

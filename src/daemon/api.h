@@ -113,6 +113,8 @@ bool api_attach_upgraded(const struct attach *at);
 void api_attach_free(struct attach *at);
 /* Ends every attach session (the daemon is stopping). */
 void api_attach_stop_all(void);
+/* Waits (bounded) until every attach session has ended. */
+void api_attach_drain(unsigned timeout_ms);
 
 /* api-tar.c. A tar upload is a BODY_STREAM route: begin from the headers,
  * data per body chunk (-errno on failure, err in rq->upload_err), end once

@@ -120,8 +120,7 @@ static int dns_answer(struct egress_box *b, const uint8_t *q, size_t qlen, uint8
 static void job_done(struct dns_job *j)
 {
     struct egress_box *b = j->b;
-    if (j->tcp)
-        close(j->fd);
+    close(j->fd); /* the TCP connection, or the UDP job's copy of the listener */
     pthread_mutex_lock(&b->lock);
     b->ndns--;
     pthread_mutex_unlock(&b->lock);

@@ -23,6 +23,7 @@
 #define PIN_TTL_MAX 300
 #define PIPE_SIZE (1u << 20)
 #define THREAD_STACK (256u * 1024)
+#define DENIALS_PER_SEC 20 /* denials a sandbox may put in the log and trail per second */
 
 struct pin {
     char name[NET_NAME_MAX + 1];
@@ -64,6 +65,7 @@ struct egress_box {
     struct denial denied[EGRESS_DENIED_KEPT];
     size_t ndenied, denied_next;
     uint64_t denied_total;
+    uint64_t deny_window_ms, deny_window_n, deny_suppressed; /* the report rate limit */
     struct conn *conns;
     unsigned nconns, ndns;
     int refs;
@@ -100,7 +102,7 @@ struct egress {
 
 struct dns_job {
     struct egress_box *b;
-    int fd;              /* UDP: the listener (not owned); TCP: the connection (owned) */
+    int fd;              /* UDP: a dup of the listener; TCP: the connection (owned either way) */
     bool tcp;
     struct sockaddr_storage peer;
     socklen_t peer_len;

@@ -76,7 +76,14 @@ static void http_refuse(int fd, int status, const char *what, const char *reason
                      status == 403 ? "1" : "0", body);
     if (n > 0)
         eg_sock_write(fd, resp, (size_t)n < sizeof(resp) ? (size_t)n : sizeof(resp) - 1);
-    close(fd);
+}
+
+/* The next close sends a reset, not a FIN: the client learns at once
+ * that it was refused. */
+static void want_reset(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
 static int connect_to(const struct net_addr *a, uint16_t port)
@@ -139,13 +146,20 @@ static void relay(int a, int b)
     const size_t cap = PIPE_SIZE;
     while (!(d[0].shut && d[1].shut)) {
         struct pollfd pf[2] = {{.fd = a}, {.fd = b}};
+        bool want_in[2];
         for (int i = 0; i < 2; i++) {
             struct pollfd *src = &pf[d[i].src == a ? 0 : 1], *dst = &pf[d[i].dst == a ? 0 : 1];
-            if (!d[i].eof && d[i].pending < cap)
+            want_in[i] = !d[i].eof && d[i].pending < cap;
+            if (want_in[i])
                 src->events |= POLLIN;
             if (d[i].pending > 0)
                 dst->events |= POLLOUT;
         }
+        /* A socket nobody waits on is left out: a hung-up peer would
+         * otherwise wake poll forever (POLLHUP cannot be masked). */
+        for (int k = 0; k < 2; k++)
+            if (!pf[k].events)
+                pf[k].fd = -1;
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -154,7 +168,7 @@ static void relay(int a, int b)
         for (int i = 0; i < 2; i++) {
             short srev = pf[d[i].src == a ? 0 : 1].revents;
             short drev = pf[d[i].dst == a ? 0 : 1].revents;
-            if (!d[i].eof && (srev & (POLLIN | POLLHUP | POLLERR))) {
+            if (want_in[i] && (srev & (POLLIN | POLLHUP | POLLERR))) {
                 ssize_t n = splice(d[i].src, NULL, d[i].pw, NULL, cap - d[i].pending,
                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
                 if (n > 0)
@@ -167,7 +181,7 @@ static void relay(int a, int b)
             /* Write what is pending right away, not after another poll:
              * the destination usually has room, and a poll per chunk per
              * direction is most of the proxy's cost. */
-            if (d[i].pending > 0 && (drev & (POLLOUT | POLLERR | POLLHUP) || srev)) {
+            if (d[i].pending > 0 && (drev & (POLLOUT | POLLERR | POLLHUP) || (srev & POLLIN))) {
                 ssize_t n = splice(d[i].pr, NULL, d[i].dst, NULL, d[i].pending,
                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
                 if (n > 0)
@@ -277,7 +291,7 @@ static void proxy_conn(struct egress_box *b, struct conn *c)
     struct sockaddr_storage orig = {0};
     socklen_t olen = sizeof(orig);
     if (getsockopt(cfd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen) < 0) {
-        eg_reset_close(cfd);
+        want_reset(cfd);
         return;
     }
     struct net_addr oaddr;
@@ -289,7 +303,7 @@ static void proxy_conn(struct egress_box *b, struct conn *c)
 
     _cleanup_free_ uint8_t *buf = malloc(SNI_PEEK_MAX);
     if (!buf) {
-        eg_reset_close(cfd);
+        want_reset(cfd);
         return;
     }
     bool closed = false;
@@ -351,7 +365,7 @@ static void proxy_conn(struct egress_box *b, struct conn *c)
         if (http)
             http_refuse(cfd, 403, "connection denied", dec.reason);
         else
-            eg_reset_close(cfd);
+            want_reset(cfd);
         return;
     }
     int ufd = connect_to(&target, port);
@@ -359,7 +373,7 @@ static void proxy_conn(struct egress_box *b, struct conn *c)
         if (http)
             http_refuse(cfd, 502, "cannot connect", strerror(-ufd));
         else
-            eg_reset_close(cfd);
+            want_reset(cfd);
         return;
     }
     conn_set_upstream(b, c, ufd);
@@ -386,8 +400,6 @@ static void proxy_conn(struct egress_box *b, struct conn *c)
         shutdown(ufd, SHUT_WR);
     if (ok)
         relay(cfd, ufd);
-    close(cfd);
-    close(ufd);
 }
 
 void *eg_proxy_thread(void *arg)
@@ -396,7 +408,12 @@ void *eg_proxy_thread(void *arg)
     struct egress_box *b = j->b;
     conn_register(b, &j->c);
     proxy_conn(b, &j->c);
+    /* The sockets close only once out of the box's list, so a detach never
+     * shuts down a number that has since been reused. */
     conn_unregister(b, &j->c);
+    for (int i = 0; i < 2; i++)
+        if (j->c.fds[i] >= 0)
+            close(j->c.fds[i]);
     atomic_fetch_sub(&b->e->conns, 1);
     eg_box_unref(b);
     free(j);

@@ -217,11 +217,34 @@ void eg_record_denial(struct egress_box *b, const char *proto, const char *name,
     if (b->ndenied < EGRESS_DENIED_KEPT)
         b->ndenied++;
     b->denied_total++;
+    /* The log and the audit trail take at most DENIALS_PER_SEC from one
+     * sandbox: one that hammers the proxy must not flood them (nor push
+     * other sandboxes' events out of the trail). The rest are counted and
+     * the count goes with the next record that is let through. */
+    uint64_t now = now_ms();
+    if (now - b->deny_window_ms >= 1000) {
+        b->deny_window_ms = now;
+        b->deny_window_n = 0;
+    }
+    bool report = b->deny_window_n++ < DENIALS_PER_SEC;
+    uint64_t suppressed = report ? b->deny_suppressed : 0;
+    if (report)
+        b->deny_suppressed = 0;
+    else
+        b->deny_suppressed++;
     pthread_mutex_unlock(&b->lock);
-    log_info("event=net_denied sandbox=%s proto=%s name=%s ip=%s port=%u reason=\"%s\"", b->id,
-             d.proto, d.name[0] ? d.name : "-", d.ip[0] ? d.ip : "-", port, d.reason);
-    if (b->e->cfg.on_denied)
-        b->e->cfg.on_denied(b->e->cfg.on_denied_userdata, b->id, denial_json(&d));
+    if (!report)
+        return;
+    log_info("event=net_denied sandbox=%s proto=%s name=%s ip=%s port=%u reason=\"%s\" "
+             "suppressed=%llu",
+             b->id, d.proto, d.name[0] ? d.name : "-", d.ip[0] ? d.ip : "-", port, d.reason,
+             (unsigned long long)suppressed);
+    if (b->e->cfg.on_denied) {
+        json_t *j = denial_json(&d);
+        if (j && suppressed)
+            json_object_set_new(j, "suppressedBefore", json_integer((json_int_t)suppressed));
+        b->e->cfg.on_denied(b->e->cfg.on_denied_userdata, b->id, j);
+    }
 }
 
 void eg_pin_add(struct egress_box *b, const char *name, const struct net_addr *a, uint32_t ttl)
@@ -334,9 +357,17 @@ static void on_listener(struct listener *l)
             return;
         }
         j->b = b;
-        j->fd = l->fd;
+        /* Its own copy: a detach closes the listener, and the number must
+         * not be reused under the job's sendto. */
+        j->fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
         j->qlen = (size_t)n;
+        if (j->fd < 0) {
+            give_slot(b, true);
+            free(j);
+            return;
+        }
         if (!spawn(eg_dns_thread, j)) {
+            close(j->fd);
             give_slot(b, true);
             free(j);
         }
@@ -835,8 +866,15 @@ void egress_free(struct egress *e)
     }
     pthread_join(e->acceptor, NULL);
     /* Connection threads were cut by the detaches; wait for them to go. */
-    for (int i = 0; i < 500 && atomic_load(&e->conns) > 0; i++)
+    /* Every worker ends within its own bounds (a connect, a DNS read: 10 s
+     * each); should one not, the engine is left allocated rather than freed
+     * under it, since the daemon is exiting anyway. */
+    for (int i = 0; i < 2500 && atomic_load(&e->conns) > 0; i++)
         usleep(10 * 1000);
+    if (atomic_load(&e->conns) > 0) {
+        log_warn("event=egress_workers_left count=%u", atomic_load(&e->conns));
+        return;
+    }
     char del[96];
     snprintf(del, sizeof(del), "delete table inet %s\n", e->table);
     nft_run(e, del, NULL);

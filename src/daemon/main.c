@@ -362,6 +362,9 @@ int main(int argc, char **argv)
      * still waiting on them), then stop the server. */
     http_quiesce(h);
     http_quiesce(htcp);
+    /* Attach sessions call into the manager: they end first. */
+    api_attach_stop_all();
+    api_attach_drain(10000);
     manager_free(m);
     egress_free(egress);
     http_stop(h);

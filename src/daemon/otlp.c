@@ -64,7 +64,13 @@ int otlp_parse_endpoint(const char *url, char host[256], char port[8], char path
     }
     if (!hp[0] || strlen(hp) >= 256)
         return err_set(err, EINVAL, "--otlp-endpoint has no host");
-    snprintf(host, 256, "%s", hp);
+    /* [::1] for the URL, ::1 for getaddrinfo. */
+    char *h0 = hp;
+    if (h0[0] == '[' && h0[strlen(h0) - 1] == ']') {
+        h0[strlen(h0) - 1] = 0;
+        h0++;
+    }
+    snprintf(host, 256, "%.255s", h0);
     /* The logs signal's path: the base URL's path plus /v1/logs. */
     const char *base = slash ? slash : "";
     size_t bl = strlen(base);
@@ -292,10 +298,12 @@ static void *exporter(void *arg)
         pthread_mutex_unlock(&o->lock);
         char *body = batch_body(o, records);
         int r = -ENOMEM;
-        for (int t = 0; body && t < (stopping ? 1 : TRIES); t++) {
+        int tries = stopping ? 1 : TRIES;
+        for (int t = 0; body && t < tries; t++) {
             if ((r = post(o, body, strlen(body))) == 0)
                 break;
-            usleep((500u << t) * 1000u);
+            if (t + 1 < tries)
+                usleep((500u << t) * 1000u);
         }
         if (r < 0)
             log_warn("event=otlp_failed records=%zu err=\"%s\"", taken, strerror(-r));

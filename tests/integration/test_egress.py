@@ -444,3 +444,52 @@ def test_crashed_daemon_network_is_cleaned_at_restart(net):
     finally:
         finish_daemon(d2)
     assert tables_now() == others
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_a_half_closed_client_that_never_reads_costs_the_proxy_nothing(c, egress_daemon):
+    sid = box(c, {"mode": "allowlist", "allow": ["allowed.test"]})
+    try:
+        c.request("POST", f"/v1/sandboxes/{sid}/processes", {"command": (
+            # A small receive buffer: the answer (more than the proxy's
+            # pipe holds) stays partly in the proxy, after the server has
+            # sent it all and closed.
+            "python3 -c \"import socket,time;s=socket.socket();"
+            "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,4096);"
+            "s.connect(('198.51.100.10',80));"
+            "s.sendall(b'GET /bytes/1500000 HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n');"
+            "s.shutdown(socket.SHUT_WR);time.sleep(30)\"")})
+        time.sleep(1.5)  # the answer fills the buffers; the server closes
+        pid = egress_daemon.proc.pid
+        t0 = _cpu_ticks(pid)
+        time.sleep(2.0)
+        used = (_cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK")
+        assert used < 0.3, f"runrad burned {used:.2f} s of CPU in 2 s on one stuck connection"
+    finally:
+        c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+
+def test_a_flood_of_denials_is_rate_limited_in_the_trail(c):
+    sid = box(c, {"mode": "allowlist", "allow": ["allowed.test"]})
+    try:
+        q = base64.b64encode(dns_query("flood.test", 1)).decode()
+        c.request("PUT", f"/v1/sandboxes/{sid}/files?path=/tmp/flood.py", (
+            "import socket,base64,sys\n"
+            "q=base64.b64decode(sys.argv[1])\n"
+            "s=socket.socket(2,2);s.settimeout(2)\n"
+            "for i in range(300):\n"
+            "    s.sendto(q,('192.0.2.53',53)); s.recv(512)\n"))
+        code, out, err = sh(c, sid, f"python3 /tmp/flood.py {q}")
+        assert code == 0, err
+        r = c.request("GET", f"/v1/events?sandbox={sid}&type=network.denied")
+        evs = [json.loads(l) for l in r.body.decode().splitlines()]
+        assert 1 <= len(evs) <= 100, len(evs)
+        # The per-sandbox record and the metric still count every one.
+        assert len(denied(c, sid)) == 256
+    finally:
+        c.request("DELETE", f"/v1/sandboxes/{sid}")
