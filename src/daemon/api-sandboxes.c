@@ -76,14 +76,28 @@ enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_r
     json_t *net = json_pack("{s:b}", "available", net_why == NULL);
     if (net_why)
         json_object_set_new(net, "reason", json_string(net_why));
+    /* With an API key, the counts are the key's own sandboxes only: the
+     * daemon's totals say how busy other tenants are. */
+    size_t count = manager_count(a->m), pool = manager_pool_count(a->m),
+           destroying = manager_destroying_count(a->m);
+    if (rq->tenant[0]) {
+        struct sandbox_info **v = NULL;
+        size_t n = 0;
+        count = 0;
+        if (manager_list(a->m, NULL, &v, &n, NULL) >= 0) {
+            for (size_t i = 0; i < n; i++)
+                count += !strcmp(v[i]->owner, rq->tenant);
+            sandbox_info_list_free(v, n);
+        }
+        pool = destroying = 0;
+    }
     return api_respond_json(
         c, 200,
         json_pack("{s:s,s:s,s:{s:o,s:o},s:o,s:s,s:i,s:I,s:I,s:I}", "status", "ok", "version",
                   RUNRA_VERSION, "backends", "ns", ns, "vm", vm, "network", net, "cgroup",
-                  ns_cgroup_mode_name(),
-                  "landlock", ns_landlock_abi(), "sandboxes", (json_int_t)manager_count(a->m),
-                  "pool", (json_int_t)manager_pool_count(a->m), "destroying",
-                  (json_int_t)manager_destroying_count(a->m)));
+                  ns_cgroup_mode_name(), "landlock", ns_landlock_abi(), "sandboxes",
+                  (json_int_t)count, "pool", (json_int_t)pool, "destroying",
+                  (json_int_t)destroying));
 }
 
 enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, struct api_req *rq)

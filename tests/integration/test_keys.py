@@ -106,6 +106,9 @@ def test_another_key_sees_nothing_and_changes_nothing(tenants):
     assert checked >= 30
     st, out = b.request("GET", "/v1/sandboxes")
     assert st == 200 and json.loads(out)["sandboxes"] == []
+    # Health counts only the key's own sandboxes.
+    assert json.loads(b.request("GET", "/v1/health")[1])["sandboxes"] == 0
+    assert json.loads(a.request("GET", "/v1/health")[1])["sandboxes"] == 1
     st, out = b.request("GET", f"/v1/events?sandbox={sid}")
     assert st == 404, out
     # Nothing changed: the sandbox is there, its file intact, for A and the admin.
