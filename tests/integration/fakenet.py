@@ -123,6 +123,14 @@ class FakeNet:
         return sh("ip", "netns", "exec", name, *cmd, check=check)
 
     def up(self):
+        """Builds it all; on any failure takes down what was built."""
+        try:
+            return self._up()
+        except BaseException:
+            self.down()
+            raise
+
+    def _up(self):
         for n in (self.router, self.inet):
             sh("ip", "netns", "add", n)
             self.ns(n, "ip", "link", "set", "lo", "up")

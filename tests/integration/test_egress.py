@@ -36,7 +36,9 @@ def egress_daemon(net):
     d = start_daemon(["--dns", DNS_ADDR, "--net-range", "10.89.0.0/16"],
                      wrap=["nsenter", f"--net=/run/netns/{net.router}"])
     h = d.client.request("GET", "/v1/health").json()
-    assert h["network"]["available"], h
+    if not h["network"]["available"]:
+        finish_daemon(d)
+        raise AssertionError(f"runrad has no sandbox networking: {h['network']}")
     yield d
     finish_daemon(d)
     # SIGTERM took the daemon's firewall table and every sandbox veth along.
