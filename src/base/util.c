@@ -237,3 +237,12 @@ bool str_has_prefix_path(const char *path, const char *prefix)
     size_t n = strlen(prefix);
     return strncmp(path, prefix, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
+
+void format_time_ms(int64_t ms, char out[64])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}

@@ -19,7 +19,10 @@ int read_file_str(const char *path, size_t max, char **ret);
 int write_file_str(const char *path, const char *s);
 
 uint64_t now_ms(void);       /* CLOCK_MONOTONIC, ms */
-uint64_t now_ns(void);       /* CLOCK_MONOTONIC, ns */
+uint64_t now_ns(void);
+/* ms since the epoch as RFC 3339 in UTC with milliseconds
+ * ("2026-11-26T08:07:02.123Z"). */
+void format_time_ms(int64_t ms, char out[64]);       /* CLOCK_MONOTONIC, ns */
 uint64_t wall_ms(void);      /* CLOCK_REALTIME, ms since the epoch */
 
 /* Strict decimal parsing: the whole string must be a number in range. */

@@ -72,6 +72,11 @@ extern const char cli_usage_port[];
 int cmd_wait(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_ps[], cli_usage_start[], cli_usage_logs[], cli_usage_kill[],
     cli_usage_wait[];
+/* Parses "CMD [opts] ID PID|TAG" (cmd-proc.c): 0 with *ret_pos set, -1 when
+ * --help was printed, or CLI_USAGE after printing the error. */
+int cli_two_args(const char *cmd, const char *usage, int argc, char **argv,
+                 const struct simple_opt *opts, size_t n_opts, struct cli *cli,
+                 char ***ret_pos);
 /* cmd-attach.c: exec -t (a pty process, attached, killed when the session
  * ends; returns its exit code) and attach. */
 int cli_exec_tty(runra_client *c, const char *id, const struct runra_exec_opts *o,

@@ -296,20 +296,11 @@ int cmd_attach(struct cli *cli, int argc, char **argv)
     const struct simple_opt opts[] = {
         {.name = "no-stdin", .flag = &no_stdin},
     };
-    struct cli_common co = {0};
     char **pos;
-    int npos;
-    _cleanup_err_ struct runra_err *perr = NULL;
-    int r = cli_parse_simple(argc, argv, opts, ARRAY_SIZE(opts), &co, &pos, &npos, &perr);
-    if (r >= 0 && !co.help && npos != 2)
-        r = err_set(&perr, EINVAL, "expected ID and PID|TAG");
-    if (r < 0)
-        return cli_usage_error("attach", perr->msg);
-    if (co.help) {
-        fputs(cli_usage_attach, stdout);
-        return CLI_OK;
-    }
-    cli_apply_common(cli, &co);
+    int r = cli_two_args("attach", cli_usage_attach, argc, argv, opts, ARRAY_SIZE(opts), cli,
+                         &pos);
+    if (r != 0)
+        return r < 0 ? CLI_OK : r;
     runra_client *c;
     if (cli_client(cli, &c) < 0)
         return CLI_FAIL;

@@ -65,7 +65,7 @@ static int exit_code_of(const struct runra_exec_result *x)
 }
 
 /* Parses "ID PID|TAG" after the options. */
-static int two_args(const char *cmd, const char *usage, int argc, char **argv,
+int cli_two_args(const char *cmd, const char *usage, int argc, char **argv,
                     const struct simple_opt *opts, size_t n_opts, struct cli *cli,
                     char ***ret_pos)
 {
@@ -199,7 +199,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
         { .name = "tail", .has_arg = true, .value = &tail_s },
     };
     char **pos;
-    int r = two_args("logs", cli_usage_logs, argc, argv, opts, ARRAY_SIZE(opts), cli, &pos);
+    int r = cli_two_args("logs", cli_usage_logs, argc, argv, opts, ARRAY_SIZE(opts), cli, &pos);
     if (r != 0)
         return r < 0 ? CLI_OK : r;
     uint64_t tail = 0;
@@ -252,7 +252,7 @@ int cmd_kill(struct cli *cli, int argc, char **argv)
         { .name = "signal", .short_name = 's', .has_arg = true, .value = &sig_s },
     };
     char **pos;
-    int r = two_args("kill", cli_usage_kill, argc, argv, opts, ARRAY_SIZE(opts), cli, &pos);
+    int r = cli_two_args("kill", cli_usage_kill, argc, argv, opts, ARRAY_SIZE(opts), cli, &pos);
     if (r != 0)
         return r < 0 ? CLI_OK : r;
     int sig = SIGTERM;
@@ -277,7 +277,7 @@ int cmd_wait(struct cli *cli, int argc, char **argv)
         { .name = "timeout", .has_arg = true, .value = &timeout_s },
     };
     char **pos;
-    int r = two_args("wait", cli_usage_wait, argc, argv, opts, ARRAY_SIZE(opts), cli, &pos);
+    int r = cli_two_args("wait", cli_usage_wait, argc, argv, opts, ARRAY_SIZE(opts), cli, &pos);
     if (r != 0)
         return r < 0 ? CLI_OK : r;
     uint64_t timeout = 0;

@@ -231,14 +231,6 @@ static void *pump(void *arg)
     return NULL;
 }
 
-/* Writes stdin, waiting while the process has not read what it was given
- * (the guest's buffer is bounded), for as long as the session lasts. */
-static bool client_hung_up(const struct attach *at)
-{
-    struct pollfd pf = {.fd = at->fd, .events = POLLRDHUP};
-    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
 static int write_stdin(struct attach *at, const void *data, size_t n, bool close_in,
                        struct runra_err **err)
 {
@@ -258,7 +250,7 @@ static int write_stdin(struct attach *at, const void *data, size_t n, bool close
             bool daemon_stopping = stopping;
             pthread_mutex_unlock(&live_lock);
             if (r != -EAGAIN || daemon_stopping || atomic_load(&at->exited) ||
-                atomic_load(&at->closing) || client_hung_up(at))
+                atomic_load(&at->closing) || api_client_gone(at->fd))
                 return r;
             struct pollfd pf = {.fd = -1};
             poll(&pf, 0, ATTACH_STDIN_RETRY_MS);
@@ -267,30 +259,6 @@ static int write_stdin(struct attach *at, const void *data, size_t n, bool close
         n -= k;
     } while (n > 0);
     return 0;
-}
-
-static int parse_signal_value(json_t *v, int *ret)
-{
-    if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
-        if (n < 1 || n >= NSIG)
-            return -EINVAL;
-        *ret = (int)n;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return -EINVAL;
-    const char *name = json_string_value(v);
-    if (!strncmp(name, "SIG", 3))
-        name += 3;
-    for (int s = 1; s < NSIG; s++) {
-        const char *ab = sigabbrev_np(s);
-        if (ab && !strcmp(ab, name)) {
-            *ret = s;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 /* A client's text frame. -EBADMSG ends the session (close 1007). */
@@ -320,10 +288,8 @@ static int on_control(struct attach *at, const uint8_t *data, size_t len)
         int s = 0;
         if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:o}", "type", &type, "signal", &sig) < 0)
             return -EBADMSG;
-        r = parse_signal_value(sig, &s);
-        if (r < 0)
-            r = err_set(&e, EINVAL, "unknown signal");
-        else
+        r = api_parse_signal(sig, &s, &e);
+        if (r >= 0)
             r = manager_proc_signal(at->m, at->id, at->ref, s, &e);
     } else if (!strcmp(type, "eof")) {
         if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s}", "type", &type) < 0)

@@ -25,18 +25,6 @@ struct evstream {
     size_t len, off;
 };
 
-static bool gone(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (fd < 0 || poll(&p, 1, 0) <= 0)
-        return false;
-    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP))
-        return true;
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
-}
-
 /* The next batch of lines into s->buf; 0 when there is nothing now. */
 static int fill(struct evstream *s)
 {
@@ -97,7 +85,7 @@ static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (!s->follow)
             return MHD_CONTENT_READER_END_OF_STREAM;
         events_wait(s->ev, s->since, FOLLOW_SLICE_MS);
-        if (gone(s->fd))
+        if (api_client_gone(s->fd))
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 }
@@ -143,13 +131,11 @@ enum MHD_Result api_events(struct api *a, struct MHD_Connection *c, struct api_r
     struct evstream *s = calloc(1, sizeof(*s));
     if (!s)
         return MHD_NO;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     *s = (struct evstream){.ev = a->events,
                            .since = (int64_t)since,
                            .left = limit ? limit : UINT64_MAX,
                            .follow = follow,
-                           .fd = ci ? ci->connect_fd : -1};
+                           .fd = api_conn_fd(c)};
     if ((sandbox && !(s->sandbox = strdup(sandbox))) || (type && !(s->type = strdup(type)))) {
         ev_free(s);
         return MHD_NO;

@@ -28,27 +28,6 @@ struct nd {
     size_t len, off;
 };
 
-/* True once the client has hung up. Data it sent (a pipelined request)
- * does not count; only EOF or an error does. */
-static bool client_gone(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (fd < 0 || poll(&p, 1, 0) <= 0)
-        return false;
-    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP))
-        return true;
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
-}
-
-static int conn_fd(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    return ci ? ci->connect_fd : -1;
-}
-
 static json_t *exit_json(const struct mstream_event *ev, bool exec)
 {
     const struct exec_exit *x = &ev->exit;
@@ -140,7 +119,7 @@ static ssize_t nd_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (s->end)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (!next_line(s) && client_gone(s->fd))
+        if (!next_line(s) && api_client_gone(s->fd))
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 }
@@ -160,7 +139,7 @@ static enum MHD_Result respond_stream(struct MHD_Connection *c, struct mstream *
         mstream_close(ms);
         return MHD_NO;
     }
-    *s = (struct nd){.ms = ms, .fd = conn_fd(c), .exec = exec};
+    *s = (struct nd){.ms = ms, .fd = api_conn_fd(c), .exec = exec};
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, nd_read, s, nd_free);
     if (!resp) {
@@ -398,32 +377,6 @@ enum MHD_Result api_proc_stdin(struct api *a, struct MHD_Connection *c, struct a
     return api_respond_json(c, 200, json_pack("{s:I}", "written", (json_int_t)rq->body_len));
 }
 
-/* A signal by number, or by name with or without "SIG" ("TERM", "SIGKILL"). */
-static int parse_signal(json_t *v, int *ret, struct runra_err **err)
-{
-    if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
-        if (n < 1 || n >= NSIG)
-            return err_set(err, EINVAL, "signal %lld is out of range 1-%d", (long long)n,
-                           NSIG - 1);
-        *ret = (int)n;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return err_set(err, EINVAL, "signal must be a number or a name");
-    const char *name = json_string_value(v);
-    if (!strncmp(name, "SIG", 3))
-        name += 3;
-    for (int s = 1; s < NSIG; s++) {
-        const char *ab = sigabbrev_np(s);
-        if (ab && !strcmp(ab, name)) {
-            *ret = s;
-            return 0;
-        }
-    }
-    return err_set(err, EINVAL, "unknown signal '%.32s'", json_string_value(v));
-}
-
 enum MHD_Result api_proc_signal(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
     _cleanup_err_ struct runra_err *e = NULL;
@@ -440,7 +393,7 @@ enum MHD_Result api_proc_signal(struct api *a, struct MHD_Connection *c, struct 
     if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o}", "signal", &sv) < 0)
         return api_respond_errf(c, EINVAL, "invalid signal request: %s", je.text);
     int sig = 0;
-    r = parse_signal(sv, &sig, &e);
+    r = api_parse_signal(sv, &sig, &e);
     if (r >= 0)
         r = manager_proc_signal(a->m, rq->match.id, rq->match.proc, sig, &e);
     if (r < 0)
@@ -448,7 +401,7 @@ enum MHD_Result api_proc_signal(struct api *a, struct MHD_Connection *c, struct 
     return api_respond_json(c, 200, json_pack("{s:i}", "signal", sig));
 }
 
-static bool wait_gone(void *ud) { return client_gone(*(int *)ud); }
+static bool wait_gone(void *ud) { return api_client_gone(*(int *)ud); }
 
 enum MHD_Result api_proc_wait(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
@@ -468,7 +421,7 @@ enum MHD_Result api_proc_wait(struct api *a, struct MHD_Connection *c, struct ap
     if (timeout < 0 || (uint64_t)timeout > RUNRA_TIMEOUT_MAX_MS)
         return api_respond_errf(c, EINVAL, "timeoutMs must be 0 to %llu",
                                 (unsigned long long)RUNRA_TIMEOUT_MAX_MS);
-    int fd = conn_fd(c);
+    int fd = api_conn_fd(c);
     struct exec_exit x = {0};
     r = manager_proc_wait(a->m, rq->match.id, rq->match.proc, (uint64_t)timeout, wait_gone, &fd,
                           &x, &e);

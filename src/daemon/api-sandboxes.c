@@ -9,20 +9,8 @@
 #include "base/util.h"
 #include "net/policy.h"
 #include "proto/limits.h"
+#include "proto/msg.h"
 #include "proto/spec.h"
-
-static json_t *time_json(int64_t ms)
-{
-    if (ms <= 0)
-        return json_null();
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
 
 /* The policy as the daemon reads it (normalized rules), or mode none. */
 static json_t *network_json(const char *text)
@@ -57,7 +45,7 @@ static json_t *sandbox_json(const struct sandbox_info *i)
                      s->workdir, "network", network_json(s->network), "autoResume",
                      json_boolean(s->auto_resume), "onTimeout",
                      json_string(s->pause_on_timeout ? "pause" : "destroy"), "createdAt",
-                     time_json(i->created_ms), "expiresAt", time_json(i->expires_ms));
+                     msg_time_json(i->created_ms), "expiresAt", msg_time_json(i->expires_ms));
 }
 
 enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq)

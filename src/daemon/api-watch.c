@@ -21,19 +21,6 @@ struct watch_resp {
     int client_fd;
 };
 
-/* True when the client closed its end (or the socket failed). */
-static bool client_gone(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return false;
-    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
-        return true;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct watch_resp *w = cls;
@@ -44,7 +31,7 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
             return n;
         if (n != -ETIMEDOUT)
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (w->client_fd >= 0 && client_gone(w->client_fd))
+        if (w->client_fd >= 0 && api_client_gone(w->client_fd))
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 }
@@ -78,9 +65,7 @@ enum MHD_Result api_watch(struct api *a, struct MHD_Connection *c, struct api_re
         free(w);
         return api_respond_err(c, r, e);
     }
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    w->client_fd = ci ? ci->connect_fd : -1;
+    w->client_fd = api_conn_fd(c);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read_cb, w, read_free);
     if (!resp) {

@@ -60,6 +60,12 @@ enum MHD_Result api_respond_errf(struct MHD_Connection *c, int r, const char *fm
 int api_check_query(struct MHD_Connection *c, const char *const *allowed, const char *prefix_ok,
                     struct runra_err **err);
 const char *api_query(struct MHD_Connection *c, const char *key);
+/* True once the client on fd has hung up; data it sent does not count. */
+bool api_client_gone(int fd);
+/* The connection's socket, or -1. */
+int api_conn_fd(struct MHD_Connection *c);
+/* A signal by number, or by name with or without "SIG" ("TERM", "SIGKILL"). */
+int api_parse_signal(json_t *v, int *ret, struct runra_err **err);
 int api_query_bool(struct MHD_Connection *c, const char *key, bool *ret, struct runra_err **err);
 int api_query_u64(struct MHD_Connection *c, const char *key, uint64_t *ret,
                   struct runra_err **err);

@@ -13,7 +13,9 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "proto/msg.h"
 #include "otlp.h"
+
 
 struct events {
     struct store *store;
@@ -72,22 +74,11 @@ void events_free(struct events *ev)
 
 struct store *events_store(struct events *ev) { return ev ? ev->store : NULL; }
 
-static json_t *time_json(int64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 json_t *events_json(const struct store_event *e)
 {
     json_t *data = json_loads(e->data, 0, NULL);
     return json_pack("{s:I,s:o,s:I,s:o,s:s,s:o}", "id", (json_int_t)e->id, "time",
-                     time_json(e->time_ms), "timeMs", (json_int_t)e->time_ms, "sandbox",
+                     msg_time_json(e->time_ms), "timeMs", (json_int_t)e->time_ms, "sandbox",
                      e->sandbox ? json_string(e->sandbox) : json_null(), "type", e->type, "data",
                      data ? data : json_object());
 }

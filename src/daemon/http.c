@@ -4,6 +4,9 @@
  * and otherwise drained and answered with 413. */
 #include "http.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,6 +130,50 @@ enum MHD_Result api_respond_errf(struct MHD_Connection *c, int r, const char *fm
     va_end(ap);
     struct runra_err e = {.code = r < 0 ? -r : r, .msg = buf};
     return api_respond_err(c, r, &e);
+}
+
+bool api_client_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (fd < 0 || poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
+        return true;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+int api_conn_fd(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+int api_parse_signal(json_t *v, int *ret, struct runra_err **err)
+{
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n < 1 || n >= NSIG)
+            return err_set(err, EINVAL, "signal %lld is out of range 1-%d", (long long)n,
+                           NSIG - 1);
+        *ret = (int)n;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return err_set(err, EINVAL, "signal must be a number or a name");
+    const char *name = json_string_value(v);
+    if (!strncmp(name, "SIG", 3))
+        name += 3;
+    for (int s = 1; s < NSIG; s++) {
+        const char *ab = sigabbrev_np(s);
+        if (ab && !strcmp(ab, name)) {
+            *ret = s;
+            return 0;
+        }
+    }
+    return err_set(err, EINVAL, "unknown signal '%.32s'", json_string_value(v));
 }
 
 const char *api_query(struct MHD_Connection *c, const char *key)

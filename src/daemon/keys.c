@@ -14,6 +14,8 @@
 
 #include "base/sha256.h"
 #include "base/util.h"
+#include "proto/msg.h"
+
 
 struct keys {
     struct store *store;
@@ -57,17 +59,6 @@ static void hex(const uint8_t *p, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 int keys_create(struct keys *k, const char *name, json_t **ret, struct runra_err **err)
 {
     size_t nl = strlen(name);
@@ -104,7 +95,7 @@ int keys_create(struct keys *k, const char *name, json_t **ret, struct runra_err
     if (r < 0)
         return r;
     *ret = json_pack("{s:s,s:s,s:s,s:o}", "id", rec.id, "name", rec.name, "key", key,
-                     "createdAt", time_json(rec.created_ms));
+                     "createdAt", msg_time_json(rec.created_ms));
     return *ret ? 0 : -ENOMEM;
 }
 
@@ -115,7 +106,7 @@ json_t *keys_list_json(struct keys *k)
     for (size_t i = 0; a && i < k->n; i++)
         json_array_append_new(a, json_pack("{s:s,s:s,s:o}", "id", k->v[i].id, "name",
                                            k->v[i].name, "createdAt",
-                                           time_json(k->v[i].created_ms)));
+                                           msg_time_json(k->v[i].created_ms)));
     pthread_mutex_unlock(&k->lock);
     return a ? json_pack("{s:o}", "keys", a) : NULL;
 }

@@ -3,6 +3,8 @@
  * keep so no json_t escapes this file. */
 #include "msg.h"
 
+#include "../base/util.h"
+
 #include <jansson.h>
 #include <string.h>
 
@@ -624,4 +626,13 @@ char **strv_dup(char *const *v)
             return NULL;
         }
     return c;
+}
+
+json_t *msg_time_json(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[64];
+    format_time_ms(ms, buf);
+    return json_string(buf);
 }

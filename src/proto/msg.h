@@ -126,6 +126,9 @@ int msg_check_env(const char *kv, struct runra_err **err);
 int msg_check_env_key(const char *key, struct runra_err **err);
 /* Frees a NULL-terminated string vector. */
 void strv_free(char **v);
+/* ms since the epoch as an RFC 3339 JSON string (UTC, milliseconds); 0 or
+ * less is null ("never"). */
+json_t *msg_time_json(int64_t ms);
 /* A deep copy of a NULL-terminated vector (NULL for NULL or no memory). */
 char **strv_dup(char *const *v);
 size_t strv_len(char *const *v);
