@@ -111,6 +111,7 @@ struct runra_sandbox_spec {
     struct runra_network network;
     bool auto_resume; /* work on a paused sandbox resumes it (else: EBUSY) */
     const char *on_timeout; /* "destroy" (default) or "pause" at timeout_ms */
+    bool persist; /* the disk outlives its processes (host reboots): resume restarts it */
 };
 
 struct runra_sandbox {

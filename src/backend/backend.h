@@ -17,6 +17,14 @@ struct backend_create_args {
     const char *const *hide;        /* host paths that must never be visible inside (NULL-terminated) */
     uint32_t uid_base;              /* root inside maps to this host uid; 65536 ids */
     const char *init_path;          /* host path of the runra-init binary */
+    bool reuse_disk;                /* dir holds a persisted sandbox's disk: use it as it is */
+};
+
+/* A box a previous daemon made, as the store remembers it. */
+struct backend_reattach_args {
+    const char *id;
+    const char *dir;
+    int64_t init_pid; /* runra-init's host pid */
 };
 
 struct box_stats {
@@ -42,8 +50,18 @@ struct backend_ops {
     /* The OOM kill counter alone (cheaper than stats; read around every exec). */
     int (*oom_kills)(struct box *b, uint64_t *ret, struct runra_err **err);
     /* Removes what a box with this id and dir may have left after the daemon
-     * that made it died: processes in its cgroup, its cgroups, its dir. */
-    int (*cleanup)(const char *id, const char *dir, struct runra_err **err);
+     * that made it died: processes in its cgroup, its cgroups, its dir
+     * (keep_disk: all but the disk image, for a persisted sandbox). */
+    int (*cleanup)(const char *id, const char *dir, bool keep_disk, struct runra_err **err);
+    /* Takes back a box a previous daemon made and left running. On success
+     * *ret_fd is a new stream to its runra-init, past HELLO unless the box
+     * is frozen (*ret_frozen), whose HELLO comes once it is thawed. ESRCH
+     * when its runra-init is gone; nothing is changed on failure. */
+    int (*reattach)(const struct backend_reattach_args *a, struct box **ret, int *ret_fd,
+                    bool *ret_frozen, struct runra_err **err);
+    /* Lets go of b and leaves the box running (a daemon exiting with
+     * --keep-sandboxes); frees b. */
+    void (*release)(struct box *b);
     /* The pid of runra-init on the host (for diagnostics), or -1. */
     int64_t (*init_pid)(struct box *b);
     /* Stops every process of the box, runra-init included (frozen), or lets

@@ -29,6 +29,7 @@ enum {
     OPT_NO_STREAM,
     OPT_NET,
     OPT_AUTO_RESUME,
+    OPT_PERSIST,
     OPT_ON_TIMEOUT,
     OPT_ALLOW,
     OPT_DENY,
@@ -266,6 +267,9 @@ static int create_opt(int c, struct create_args *a, struct runra_err **err)
     case OPT_AUTO_RESUME:
         s->auto_resume = true;
         return 0;
+    case OPT_PERSIST:
+        s->persist = true;
+        return 0;
     case OPT_ON_TIMEOUT:
         if (strcmp(optarg, "destroy") && strcmp(optarg, "pause"))
             return err_set(err, EINVAL, "--on-timeout must be destroy or pause");
@@ -310,6 +314,7 @@ int cli_parse_create(int argc, char **argv, bool run, struct create_args *a,
         { "backend", required_argument, NULL, OPT_BACKEND },
         { "net", required_argument, NULL, OPT_NET },
         { "auto-resume", no_argument, NULL, OPT_AUTO_RESUME },
+        { "persist", no_argument, NULL, OPT_PERSIST },
         { "on-timeout", required_argument, NULL, OPT_ON_TIMEOUT },
         { "allow", required_argument, NULL, OPT_ALLOW },
         { "deny", required_argument, NULL, OPT_DENY },

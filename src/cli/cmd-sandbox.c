@@ -24,6 +24,7 @@ const char cli_usage_create[] =
     "  -w, --workdir DIR   working directory inside (default: /workspace)\n"
     "  --backend NAME      isolation backend (default: ns)\n"
     "  --auto-resume       work on it while paused resumes it (else: an error)\n"
+    "  --persist           keep its disk across host reboots; resume restarts it\n"
     "  --on-timeout WHAT   at --timeout: destroy (default) or pause it\n"
     "  --net MODE          network: none (default), allowlist or open\n"
     "  --allow RULE        allow a domain, *.domain, IP or CIDR, optionally :PORT or\n"

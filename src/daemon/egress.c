@@ -512,7 +512,7 @@ static void box_teardown_links(struct egress_box *b)
 }
 
 int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct net_policy *p,
-                  struct egress_box **ret, struct runra_err **err)
+                  uint32_t want_slot, struct egress_box **ret, struct runra_err **err)
 {
     struct egress_box *b = calloc(1, sizeof(*b));
     if (!b)
@@ -532,7 +532,11 @@ int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct
     }
     pthread_mutex_lock(&e->lock);
     uint32_t slot = UINT32_MAX;
-    for (uint32_t i = 1; i < e->nslots; i++)
+    if (want_slot > 0 && want_slot < e->nslots && !e->slots[want_slot]) {
+        slot = want_slot; /* the addresses it had before the daemon restarted */
+        e->slots[slot] = 1;
+    }
+    for (uint32_t i = 1; slot == UINT32_MAX && i < e->nslots; i++)
         if (!e->slots[i]) {
             slot = i;
             e->slots[i] = 1;
@@ -718,6 +722,8 @@ json_t *egress_denied_json(struct egress_box *b)
     pthread_mutex_unlock(&b->lock);
     return a;
 }
+
+uint32_t egress_box_slot(struct egress_box *b) { return b->slot; }
 
 uint64_t egress_denied_total(struct egress_box *b)
 {

@@ -55,9 +55,12 @@ int egress_new(const struct egress_config *cfg, struct egress **ret, struct runr
 void egress_free(struct egress *e);
 
 /* Gives the sandbox whose init is init_pid (and whose id is id) its network
- * with policy p (copied; mode must not be none). */
+ * with policy p (copied; mode must not be none), at its place want_slot in
+ * the range when that is free (0: any). */
 int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct net_policy *p,
-                  struct egress_box **ret, struct runra_err **err);
+                  uint32_t want_slot, struct egress_box **ret, struct runra_err **err);
+/* Its place in the range (what want_slot asks for). */
+uint32_t egress_box_slot(struct egress_box *b);
 /* Takes the network away: listeners closed, live connections cut, veth gone. */
 void egress_detach(struct egress_box *b);
 /* Replaces the policy; new connections and queries see it at once. */

@@ -24,6 +24,7 @@
 #include "manager.h"
 #include "proto/limits.h"
 #include "router.h"
+#include "secrets.h"
 #include "store/store.h"
 
 static void usage(FILE *f)
@@ -42,6 +43,10 @@ static void usage(FILE *f)
           "  --listen HOST:PORT   also serve the API on TCP, for API keys (runra keys)\n"
           "  --otlp-endpoint URL  also send audit events to an OTLP/HTTP collector\n"
           "                       (http://HOST[:PORT][/BASE]; POSTs BASE/v1/logs)\n"
+          "  --no-keep-sandboxes  destroy every sandbox on exit (default: they keep running\n"
+          "                       and the next runrad on this state dir takes them back)\n"
+          "  --secrets-key PATH   key sealing sandbox secrets in the store (default\n"
+          "                       /run/runra/secrets-HASH.key, on tmpfs: never on disk)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
           "  --list-routes        print the API routes and exit\n"
           "  --version            print the version and exit\n",
@@ -82,8 +87,9 @@ int main(int argc, char **argv)
     uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
            OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET,
-           OPT_EVENTS_FILE, OPT_OTLP, OPT_LISTEN };
-    const char *events_file = NULL, *otlp = NULL, *listen_addr = NULL;
+           OPT_EVENTS_FILE, OPT_OTLP, OPT_LISTEN, OPT_KEEP, OPT_NO_KEEP, OPT_SECRETS_KEY };
+    const char *events_file = NULL, *otlp = NULL, *listen_addr = NULL, *secrets_key = NULL;
+    bool keep = true;
     const char *net_range = "10.88.0.0/16", *dns = NULL;
     bool no_net = false;
     static const struct option opts[] = {
@@ -100,6 +106,9 @@ int main(int argc, char **argv)
         {"events-file", required_argument, NULL, OPT_EVENTS_FILE},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP},
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"keep-sandboxes", no_argument, NULL, OPT_KEEP},
+        {"no-keep-sandboxes", no_argument, NULL, OPT_NO_KEEP},
+        {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -156,6 +165,13 @@ int main(int argc, char **argv)
             break;
         case OPT_LISTEN:
             listen_addr = optarg;
+            break;
+        case OPT_KEEP:
+        case OPT_NO_KEEP:
+            keep = c == OPT_KEEP;
+            break;
+        case OPT_SECRETS_KEY:
+            secrets_key = optarg;
             break;
         case OPT_LOG:
             if (!strcmp(optarg, "debug"))
@@ -302,7 +318,37 @@ int main(int argc, char **argv)
         err_free(e);
         e = NULL;
     }
+    /* Secrets are sealed in the store with a key kept off the state dir:
+     * by default on /run, a tmpfs, so it survives a daemon restart but never
+     * reaches a disk. Without a usable default key they stay in memory. */
+    struct secrets_key skey;
+    bool have_skey = false;
+    {
+        char kpath[PATH_MAX];
+        if (secrets_key) {
+            snprintf(kpath, sizeof(kpath), "%s", secrets_key);
+        } else {
+            uint32_t h = 2166136261u;
+            for (const char *p = state_real; *p; p++)
+                h = (h ^ (uint8_t)*p) * 16777619u;
+            snprintf(kpath, sizeof(kpath), "/run/runra/secrets-%08x.key", h);
+        }
+        if (secrets_key_load(kpath, &skey, &e) >= 0) {
+            have_skey = true;
+        } else if (secrets_key) {
+            fprintf(stderr, "runrad: %s\n", e->msg);
+            return 1;
+        } else {
+            log_warn("event=secrets_key_unavailable err=\"%s\" effect=\"secrets are kept in "
+                     "memory only\"",
+                     e && e->msg ? e->msg : "?");
+        }
+        err_free(e);
+        e = NULL;
+    }
     struct manager_config mc = {.state_dir = state_real,
+                                .keep_sandboxes = keep,
+                                .secrets_key = have_skey ? &skey : NULL,
                                 .events = events,
                                 .egress = egress,
                                 .egress_error = egress ? NULL : egress_error,

@@ -32,6 +32,12 @@ struct sandbox {
     int refs;
     bool destroying;
     bool paused; /* frozen (under the manager's lock) */
+    /* No box (under the manager's lock): stopped, a persisted sandbox whose
+     * processes ended while runrad was away (its disk kept, resume starts it
+     * again); lost, one that did not persist (state "failed"). */
+    bool stopped, lost;
+    char *ports_stored; /* a stopped sandbox's exposed ports, for its restart */
+    uint32_t net_slot;  /* its place in the network range; 0: none yet */
     char owner[32]; /* the API key that created it; "" for the admin */
     bool stored; /* has a row in the store */
     struct sandbox *next;
@@ -84,6 +90,8 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret,
 int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
                         struct runra_err **err);
 void manager_release(struct manager *m, struct sandbox *s);
+/* "running", "paused", "stopped" or "failed" (under the manager's lock). */
+const char *manager_state_of(const struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);
 /* The exec event (and a limit.oom one when the OOM killer struck). */
 void manager_emit_exec(struct manager *m, const char *id, char **argv, const char *cwd,

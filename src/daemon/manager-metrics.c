@@ -53,7 +53,7 @@ int manager_metrics(struct manager *m, char **ret, size_t *ret_len)
         if (s->destroying)
             continue;
         snprintf(rows[k].id, sizeof(rows[k].id), "%s", s->id);
-        rows[k].state = s->paused ? "paused" : guest_alive(s->guest) ? "running" : "failed";
+        rows[k].state = manager_state_of(s);
         s->refs++;
         held[k++] = s;
     }
@@ -78,9 +78,9 @@ int manager_metrics(struct manager *m, char **ret, size_t *ret_len)
         free(rows);
         return -ENOMEM;
     }
-    static const char *const states[] = {"running", "paused", "failed"};
+    static const char *const states[] = {"running", "paused", "stopped", "failed"};
     fputs("# HELP runra_sandboxes Sandboxes by state.\n# TYPE runra_sandboxes gauge\n", f);
-    for (size_t s = 0; s < 3; s++) {
+    for (size_t s = 0; s < ARRAY_SIZE(states); s++) {
         size_t c = 0;
         for (size_t i = 0; i < k; i++)
             c += !strcmp(rows[i].state, states[s]);

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "manager-internal.h"
+#include "store/store.h"
 
 static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -36,13 +37,23 @@ static int attach_locked(struct manager *m, struct sandbox *s, const struct net_
     if (!m->cfg.egress)
         return err_set(err, ENOSYS, "network access is not available on this host: %s",
                        m->cfg.egress_error ? m->cfg.egress_error : "egress is off");
+    pthread_mutex_lock(&m->lock);
+    bool no_box = s->stopped || s->lost;
+    pthread_mutex_unlock(&m->lock);
+    if (no_box)
+        return 0; /* attached when a resume starts it again */
     int64_t pid = s->ops->init_pid(s->box);
     if (pid <= 0)
         return err_set(err, EPIPE, "the sandbox's init is gone");
     struct egress_box *b = NULL;
-    int r = egress_attach(m->cfg.egress, s->id, (pid_t)pid, p, &b, err);
+    int r = egress_attach(m->cfg.egress, s->id, (pid_t)pid, p, s->net_slot, &b, err);
     if (r < 0)
         return r;
+    /* Its addresses are kept across daemon restarts (HTTP_PROXY in the
+     * environment of processes already running names the gateway). */
+    uint32_t slot = egress_box_slot(b);
+    if (slot != s->net_slot && m->cfg.store && s->stored)
+        store_sandbox_set_net_slot(m->cfg.store, s->id, slot, NULL);
     char **env = egress_env(b);
     if (!env) {
         egress_detach(b);
@@ -50,6 +61,7 @@ static int attach_locked(struct manager *m, struct sandbox *s, const struct net_
     }
     pthread_mutex_lock(&m->lock);
     s->net = b;
+    s->net_slot = slot;
     strv_free(s->net_env);
     s->net_env = env;
     pthread_mutex_unlock(&m->lock);
@@ -122,6 +134,8 @@ int manager_set_network(struct manager *m, const char *id, json_t *network,
         pthread_mutex_lock(&m->lock);
         free(s->spec->network);
         s->spec->network = TAKE_PTR(text);
+        if (m->cfg.store && s->stored)
+            store_sandbox_set_spec(m->cfg.store, s->id, s->spec, NULL);
         pthread_mutex_unlock(&m->lock);
         log_info("event=network_changed sandbox=%s mode=%s", s->id,
                  p.mode == NET_MODE_NONE ? "none" : p.mode == NET_MODE_OPEN ? "open" : "allowlist");

@@ -21,6 +21,7 @@
 #include "manager-internal.h"
 #include "proto/frame.h"
 #include "proto/tcpmsg.h"
+#include "store/store.h"
 
 /* How often a connection thread waiting on the guest checks for closing. */
 #define POLL_SLICE_MS 250
@@ -318,21 +319,121 @@ static int table_get(struct manager *m, struct sandbox *s, struct port_table **r
     return r;
 }
 
-static int listen_loopback(uint16_t *ret_port, struct runra_err **err)
+/* A listener on 127.0.0.1: on want (the port it had before the daemon
+ * restarted) when that is still free, else on a fresh ephemeral port. */
+static int listen_loopback(uint16_t want, uint16_t *ret_port, struct runra_err **err)
 {
     _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return err_sys(err, errno, "socket");
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons(want)};
     socklen_t sl = sizeof(sa);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        return err_sys(err, errno, "bind 127.0.0.1:0");
+    /* Always: connections accepted here inherit it, and only when those
+     * (in TIME_WAIT after the daemon exits) have it too can the next
+     * daemon bind the same port again. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (!want)
+            return err_sys(err, errno, "bind 127.0.0.1:0");
+        return listen_loopback(0, ret_port, err);
+    }
     if (listen(fd, LISTEN_BACKLOG) < 0)
         return err_sys(err, errno, "listen");
     if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
         return err_sys(err, errno, "getsockname");
     *ret_port = ntohs(sa.sin_port);
     return TAKE_FD(fd);
+}
+
+/* Exposes port on table t (locked by the caller). */
+static int add_locked(struct port_table *t, uint16_t port, uint16_t want_host,
+                      struct port_info *ret, struct runra_err **err)
+{
+    int r = 0;
+    for (struct port_fwd *p = t->ports; p && r >= 0; p = p->next)
+        if (p->port == port)
+            r = err_set(err, EEXIST, "port %u is already exposed", port);
+    if (r >= 0 && t->nports >= RUNRA_PORTS_MAX)
+        r = err_set(err, EBUSY, "this sandbox already exposes %d ports", RUNRA_PORTS_MAX);
+    if (r >= 0 && t->closed)
+        r = err_set(err, ENOENT, "the sandbox is being destroyed");
+    if (r < 0)
+        return r;
+    struct port_fwd *pf = calloc(1, sizeof(*pf));
+    if (!pf)
+        return -ENOMEM;
+    *pf = (struct port_fwd){.t = t, .port = port};
+    r = pf->lfd = listen_loopback(want_host, &pf->host_port, err);
+    if (r >= 0 && (r = -pthread_create(&pf->acceptor, NULL, acceptor_main, pf)) < 0) {
+        close(pf->lfd);
+        err_sys(err, -r, "start the acceptor");
+    }
+    if (r < 0) {
+        free(pf);
+        return r;
+    }
+    pf->next = t->ports;
+    t->ports = pf;
+    t->nports++;
+    *ret = (struct port_info){.port = port, .host_port = pf->host_port};
+    return 0;
+}
+
+/* Writes the sandbox's exposed ports to the store ("PORT:HOSTPORT,..."),
+ * so a restarted daemon exposes them again. */
+static void ports_store(struct manager *m, struct sandbox *s, struct port_table *t)
+{
+    const struct manager_config *cfg = manager_config(m);
+    if (!cfg->store || !s->stored)
+        return;
+    char buf[RUNRA_PORTS_MAX * 12 + 1];
+    size_t n = 0;
+    buf[0] = 0;
+    pthread_mutex_lock(&t->lock);
+    for (struct port_fwd *p = t->ports; p && n + 13 < sizeof(buf); p = p->next)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%u:%u", n ? "," : "", p->port,
+                              p->host_port);
+    pthread_mutex_unlock(&t->lock);
+    store_sandbox_set_ports(cfg->store, s->id, buf, NULL);
+}
+
+int manager_ports_restore(struct manager *m, struct sandbox *s, const char *stored)
+{
+    struct port_table *t = NULL;
+    int r = table_get(m, s, &t);
+    if (r < 0)
+        return r;
+    for (const char *p = stored ? stored : ""; *p;) {
+        unsigned port = 0, host = 0;
+        int used = 0;
+        if (sscanf(p, "%5u:%5u%n", &port, &host, &used) != 2 || port == 0 || port > 65535 ||
+            host > 65535)
+            break;
+        p += used;
+        if (*p == ',')
+            p++;
+        struct port_info info;
+        _cleanup_err_ struct runra_err *e = NULL;
+        pthread_mutex_lock(&t->lock);
+        r = add_locked(t, (uint16_t)port, (uint16_t)host, &info, &e);
+        pthread_mutex_unlock(&t->lock);
+        if (r < 0) {
+            log_warn("event=port_restore_failed sandbox=%s port=%u err=\"%s\"", s->id, port,
+                     e && e->msg ? e->msg : "?");
+            continue;
+        }
+        log_info("event=port_restored sandbox=%s port=%u hostPort=%u", s->id, port,
+                 info.host_port);
+        if (info.host_port != host)
+            manager_emit(m, s->id, "port.expose",
+                         json_pack("{s:i,s:i,s:i}", "port", (int)port, "hostPort",
+                                   info.host_port, "previousHostPort", (int)host));
+    }
+    ports_store(m, s, t);
+    return 0;
 }
 
 int manager_port_add(struct manager *m, const char *id, uint16_t port, struct port_info *ret,
@@ -345,39 +446,17 @@ int manager_port_add(struct manager *m, const char *id, uint16_t port, struct po
     if (r < 0)
         return r;
     struct port_table *t = NULL;
-    struct port_fwd *pf = NULL;
     if ((r = table_get(m, s, &t)) < 0)
         goto out;
     pthread_mutex_lock(&t->lock);
-    for (struct port_fwd *p = t->ports; p && r >= 0; p = p->next)
-        if (p->port == port)
-            r = err_set(err, EEXIST, "port %u is already exposed", port);
-    if (r >= 0 && t->nports >= RUNRA_PORTS_MAX)
-        r = err_set(err, EBUSY, "this sandbox already exposes %d ports", RUNRA_PORTS_MAX);
-    if (r >= 0 && t->closed)
-        r = err_set(err, ENOENT, "sandbox '%.64s' not found", id);
-    if (r >= 0 && !(pf = calloc(1, sizeof(*pf))))
-        r = -ENOMEM;
-    if (r >= 0) {
-        *pf = (struct port_fwd){.t = t, .port = port};
-        r = pf->lfd = listen_loopback(&pf->host_port, err);
-    }
-    if (r >= 0 && (r = -pthread_create(&pf->acceptor, NULL, acceptor_main, pf)) < 0) {
-        close(pf->lfd);
-        err_sys(err, -r, "start the acceptor");
-    }
-    if (r >= 0) {
-        pf->next = t->ports;
-        t->ports = pf;
-        t->nports++;
-        *ret = (struct port_info){.port = port, .host_port = pf->host_port};
-        log_info("event=port_exposed sandbox=%s port=%u hostPort=%u", id, port, pf->host_port);
-        manager_emit(m, id, "port.expose",
-                     json_pack("{s:i,s:i}", "port", port, "hostPort", pf->host_port));
-        pf = NULL;
-    }
+    r = add_locked(t, port, 0, ret, err);
     pthread_mutex_unlock(&t->lock);
-    free(pf);
+    if (r >= 0) {
+        ports_store(m, s, t);
+        log_info("event=port_exposed sandbox=%s port=%u hostPort=%u", id, port, ret->host_port);
+        manager_emit(m, id, "port.expose",
+                     json_pack("{s:i,s:i}", "port", port, "hostPort", ret->host_port));
+    }
 out:
     manager_release(m, s);
     return r < 0 ? r : 0;
@@ -434,6 +513,7 @@ int manager_port_remove(struct manager *m, const char *id, uint16_t port, struct
             r = err_set(err, ENOENT, "port %u is not exposed", port);
     }
     if (found) {
+        ports_store(m, s, t);
         log_info("event=port_removed sandbox=%s port=%u", id, port);
         manager_emit(m, id, "port.remove", json_pack("{s:i}", "port", port));
     }

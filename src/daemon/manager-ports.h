@@ -31,5 +31,9 @@ int manager_port_remove(struct manager *m, const char *id, uint16_t port, struct
  * connection and waits for their threads, so the guest stream may be freed
  * afterwards; free releases the table itself (NULL is fine for both). */
 int ports_table_new(struct guest *guest, struct port_table **ret);
+struct sandbox;
+/* Exposes again the ports a previous daemon stored for s ("PORT:HOSTPORT,...")
+ * on the same host ports where they are free (manager.c's restart). */
+int manager_ports_restore(struct manager *m, struct sandbox *s, const char *stored);
 void ports_table_close(struct port_table *t);
 void ports_table_free(struct port_table *t);

@@ -21,6 +21,7 @@
 #include "manager-internal.h"
 #include "proto/frame.h"
 #include "proto/limits.h"
+#include "secrets.h"
 #include "store/store.h"
 
 static uint32_t slot_uid_base(uint32_t slot) { return UID_BASE_FIRST + slot * 65536u; }
@@ -60,9 +61,27 @@ int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
  * and a wait, and they are rare. */
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static int restart_stopped(struct manager *m, struct sandbox *s, struct runra_err **err);
+
 static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct runra_err **err)
 {
     pthread_mutex_lock(&pause_lock);
+    pthread_mutex_lock(&m->lock);
+    bool stopped = s->stopped, lost = s->lost;
+    pthread_mutex_unlock(&m->lock);
+    if (lost || (stopped && pause)) {
+        pthread_mutex_unlock(&pause_lock);
+        return lost ? err_set(err, EPIPE, "sandbox '%s' is gone: its processes ended while runrad "
+                                          "was not running, and it did not persist; delete it",
+                              s->id)
+                    : err_set(err, EBUSY, "sandbox '%s' is stopped; there is nothing to pause",
+                              s->id);
+    }
+    if (stopped) {
+        int r = restart_stopped(m, s, err);
+        pthread_mutex_unlock(&pause_lock);
+        return r;
+    }
     pthread_mutex_lock(&m->lock);
     bool already = s->paused == pause;
     if (pause && !already)
@@ -92,12 +111,19 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret, str
     if (r < 0)
         return r;
     pthread_mutex_lock(&m->lock);
-    bool paused = s->paused, autoresume = s->spec->auto_resume;
+    bool paused = s->paused || s->stopped, autoresume = s->spec->auto_resume;
+    const char *state = manager_state_of(s);
+    bool lost = s->lost;
     pthread_mutex_unlock(&m->lock);
+    if (lost) {
+        manager_release(m, s);
+        return err_set(err, EPIPE, "sandbox '%.64s' is gone: its processes ended while runrad "
+                                   "was not running, and it did not persist; delete it", id);
+    }
     if (paused && !autoresume) {
         manager_release(m, s);
-        return err_set(err, EBUSY, "sandbox '%.64s' is paused; resume it first (or create it "
-                                   "with autoResume)", id);
+        return err_set(err, EBUSY, "sandbox '%.64s' is %s; resume it first (or create it "
+                                   "with autoResume)", id, state);
     }
     if (paused && (r = set_paused(m, s, false, err)) < 0) {
         manager_release(m, s);
@@ -125,6 +151,8 @@ int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeo
         pthread_cond_broadcast(&m->cond); /* the reaper's next wake-up may change */
     }
     int64_t exp = s->expires_ms;
+    if (m->cfg.store && s->stored)
+        store_sandbox_set_spec(m->cfg.store, s->id, s->spec, NULL);
     pthread_mutex_unlock(&m->lock);
     if (timeout_ms && m->cfg.store && s->stored)
         store_sandbox_set_expiry(m->cfg.store, s->id, exp, NULL);
@@ -168,17 +196,22 @@ static void sandbox_free(struct sandbox *s)
         return;
     spec_free(s->spec);
     strv_free(s->net_env);
+    free(s->ports_stored);
     free(s->dir);
     free(s);
 }
 
 /* A paused sandbox's init is frozen, not dead: only a running one whose
  * stream broke has failed. */
-static const char *state_of(const struct sandbox *s)
+const char *manager_state_of(const struct sandbox *s)
 {
+    if (s->lost)
+        return "failed";
+    if (s->stopped)
+        return "stopped";
     if (s->paused)
         return "paused";
-    return guest_alive(s->guest) ? "running" : "failed";
+    return s->guest && guest_alive(s->guest) ? "running" : "failed";
 }
 
 static int info_from(const struct sandbox *s, const char *state, struct sandbox_info **ret)
@@ -254,6 +287,33 @@ static void teardown(struct manager *m, struct sandbox *s)
         manager_note_destroyed();
         manager_emit(m, s->id, "sandbox.destroyed", NULL);
     }
+    sandbox_free(s);
+}
+
+/* Lets go of a sandbox (out of the table) and leaves it running for the
+ * next daemon: its row stays; what lives in this process (the guest
+ * stream, port listeners) goes, and so does its network, which must not
+ * stay up while no proxy decides for it; the next daemon makes it again. */
+static void release_kept(struct manager *m, struct sandbox *s)
+{
+    pthread_mutex_lock(&m->lock);
+    log_info("event=kept sandbox=%s state=%s", s->id, manager_state_of(s));
+    pthread_mutex_unlock(&m->lock);
+    if (s->guest)
+        guest_shutdown(s->guest);
+    ports_table_close(s->ports);
+    pthread_mutex_lock(&m->lock);
+    while (s->refs > 0)
+        pthread_cond_wait(&m->cond, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+    manager_net_teardown(m, s);
+    ports_table_free(s->ports);
+    s->ports = NULL;
+    guest_free(s->guest);
+    s->guest = NULL;
+    if (s->box)
+        s->ops->release(s->box);
+    s->box = NULL;
     sandbox_free(s);
 }
 
@@ -389,38 +449,189 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
-/* Removes what a previous daemon left behind: every sandbox dir (pooled
- * ones were never stored) and every stored row, each through the backend's
- * cleanup, which also kills processes still in its cgroups. Reattaching to
- * survivors is the lifecycle issue's work; until then they are removed. */
-static void cleanup_leftovers(struct manager *m)
+/* Makes a taken-back or restarted sandbox's network and exposed ports
+ * (stored as "PORT:HOSTPORT,...") again; a failure costs that part only,
+ * and is an audit event. */
+static void rewire(struct manager *m, struct sandbox *s, const char *ports)
+{
+    _cleanup_err_ struct runra_err *e = NULL;
+    if (manager_net_setup(m, s, &e) < 0) {
+        log_warn("event=network_restore_failed sandbox=%s err=\"%s\"", s->id,
+                 e && e->msg ? e->msg : "?");
+        manager_emit(m, s->id, "sandbox.network_lost",
+                     json_pack("{s:s}", "reason", e && e->msg ? e->msg : "?"));
+    }
+    manager_ports_restore(m, s, ports);
+}
+
+/* The secrets a stored row sealed, back in s's spec; without the key (a
+ * host reboot emptied /run, or another key file) they are lost, and said so. */
+static void restore_secrets(struct manager *m, struct sandbox *s, const struct store_sandbox *row)
+{
+    if (!row->secrets_len)
+        return;
+    _cleanup_err_ struct runra_err *e = NULL;
+    struct kv_list l = {0};
+    if (m->cfg.secrets_key &&
+        secrets_open(m->cfg.secrets_key, s->id, row->secrets, row->secrets_len, &l, &e) >= 0) {
+        kv_list_done(&s->spec->secrets);
+        s->spec->secrets = l;
+        return;
+    }
+    log_warn("event=secrets_lost sandbox=%s err=\"%s\"", s->id,
+             e && e->msg ? e->msg : "no secrets key");
+    manager_emit(m, s->id, "sandbox.secrets_lost",
+                 json_pack("{s:s}", "reason", e && e->msg ? e->msg : "no secrets key"));
+}
+
+/* A stored sandbox whose processes are gone: a persisted one keeps its disk
+ * and waits for a resume ("stopped"); any other is only a record ("failed")
+ * until it is deleted. Either way it is reported, not dropped. */
+static void mark_dead(struct manager *m, struct sandbox *s, const char *why)
+{
+    bool persist = s->spec->persist;
+    if (s->ops->cleanup)
+        s->ops->cleanup(s->id, s->dir, persist, NULL);
+    egress_cleanup_leftover(s->id);
+    s->stopped = persist;
+    s->lost = !persist;
+    const char *state = persist ? "stopped" : "failed";
+    if (m->cfg.store)
+        store_sandbox_set_state(m->cfg.store, s->id, state, NULL);
+    log_warn("event=sandbox_%s sandbox=%s reason=\"%s\"", state, s->id, why);
+    manager_emit(m, s->id, persist ? "sandbox.stopped" : "sandbox.failed",
+                 json_pack("{s:s}", "reason", why));
+}
+
+/* Takes one stored sandbox back (see manager_new). */
+static void restore_one(struct manager *m, struct store_sandbox *row)
+{
+    uint32_t slot = (row->uid_base - UID_BASE_FIRST) / 65536u;
+    _cleanup_free_ char *dir = NULL;
+    if (asprintf(&dir, "%s/%s", m->sandboxes_dir, row->id) < 0)
+        return;
+    if (strlen(row->id) >= sizeof(((struct sandbox *)0)->id) || row->uid_base < UID_BASE_FIRST ||
+        (row->uid_base - UID_BASE_FIRST) % 65536u || slot >= UID_SLOTS || m->slots[slot] ||
+        strchr(row->id, '/') || row->id[0] == '.') {
+        /* Not a row this daemon wrote: remove what it may name. */
+        log_warn("event=leftover_removed sandbox=%.64s reason=\"unusable store row\"", row->id);
+        if (!strchr(row->id, '/') && row->id[0] != '.')
+            ns_backend_ops.cleanup(row->id, dir, false, NULL);
+        store_sandbox_delete(m->cfg.store, row->id, NULL);
+        return;
+    }
+    struct sandbox *s = calloc(1, sizeof(*s));
+    if (!s)
+        return;
+    snprintf(s->id, sizeof(s->id), "%s", row->id);
+    s->spec = TAKE_PTR(row->spec);
+    snprintf(s->owner, sizeof(s->owner), "%s", row->owner);
+    snprintf(s->spec->owner, sizeof(s->spec->owner), "%s", row->owner);
+    s->created_ms = row->created_ms;
+    s->expires_ms = row->expires_ms;
+    s->slot = slot;
+    s->ops = &ns_backend_ops;
+    s->stored = true;
+    s->net_slot = row->net_slot;
+    s->dir = TAKE_PTR(dir);
+    m->slots[slot] = true;
+    restore_secrets(m, s, row);
+    if (!strcmp(row->state, "failed")) {
+        s->lost = true;
+    } else if (!strcmp(row->state, "stopped")) {
+        s->stopped = true;
+        s->ports_stored = row->ports ? strdup(row->ports) : NULL;
+    } else {
+        struct backend_reattach_args a = {.id = s->id, .dir = s->dir, .init_pid = row->init_pid};
+        _cleanup_err_ struct runra_err *e = NULL;
+        int fd = -1;
+        bool frozen = false;
+        int r = s->ops->reattach(&a, &s->box, &fd, &frozen, &e);
+        if (r >= 0 && (r = guest_new(fd, s->id, &s->guest, &e)) < 0) {
+            close(fd);
+            s->ops->release(s->box);
+            s->box = NULL;
+        }
+        if (r < 0) {
+            if (s->spec->persist)
+                s->ports_stored = row->ports ? strdup(row->ports) : NULL;
+            mark_dead(m, s, e && e->msg ? e->msg : "its runra-init is gone");
+        } else {
+            /* A freeze asked for is a pause, even one a crashed daemon had
+             * not yet written down; a sandbox not frozen is running. */
+            s->paused = frozen;
+            if (strcmp(row->state, frozen ? "paused" : "running") != 0)
+                store_sandbox_set_state(m->cfg.store, s->id, frozen ? "paused" : "running", NULL);
+            egress_cleanup_leftover(s->id);
+            rewire(m, s, row->ports);
+            log_info("event=reattached sandbox=%s state=%s", s->id, manager_state_of(s));
+            manager_emit(m, s->id, "sandbox.reattached",
+                         json_pack("{s:s}", "state", manager_state_of(s)));
+        }
+    }
+    s->next = m->list;
+    m->list = s;
+    m->count++;
+}
+
+/* What a previous daemon left: every stored sandbox is taken back (or
+ * reported dead); sandbox dirs with no row (pooled boxes are never stored)
+ * are removed through the backend's cleanup, which also kills processes
+ * still in their cgroups. */
+static void restore_all(struct manager *m)
 {
     struct store_sandbox *v = NULL;
     size_t n = 0;
     if (m->cfg.store && store_sandbox_list(m->cfg.store, &v, &n, NULL) >= 0) {
-        for (size_t i = 0; i < n; i++) {
-            _cleanup_free_ char *dir = NULL;
-            if (asprintf(&dir, "%s/%s", m->sandboxes_dir, v[i].id) >= 0 && ns_backend_ops.cleanup)
-                ns_backend_ops.cleanup(v[i].id, dir, NULL);
-            egress_cleanup_leftover(v[i].id);
-            store_sandbox_delete(m->cfg.store, v[i].id, NULL);
-            log_info("event=leftover_removed sandbox=%s", v[i].id);
-        }
+        for (size_t i = 0; i < n; i++)
+            restore_one(m, &v[i]);
         store_sandbox_list_free(v, n);
     }
     DIR *d = opendir(m->sandboxes_dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
+        if (de->d_name[0] == '.' || find_locked(m, de->d_name))
             continue;
         _cleanup_free_ char *dir = NULL;
-        if (asprintf(&dir, "%s/%s", m->sandboxes_dir, de->d_name) >= 0 && ns_backend_ops.cleanup)
-            ns_backend_ops.cleanup(de->d_name, dir, NULL);
+        if (asprintf(&dir, "%s/%s", m->sandboxes_dir, de->d_name) >= 0)
+            ns_backend_ops.cleanup(de->d_name, dir, false, NULL);
         log_info("event=leftover_removed sandbox=%s", de->d_name);
     }
     if (d)
         closedir(d);
-    rm_rf(m->sandboxes_dir);
+}
+
+/* Makes s's box (reuse_disk: on the disk a persisted sandbox left in its
+ * dir) and connects to its runra-init. */
+static int box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
+                     struct runra_err **err)
+{
+    const char *hide[] = {m->cfg.state_dir, m->cfg.socket_path, NULL};
+    struct backend_create_args a = {.id = s->id,
+                                    .spec = s->spec,
+                                    .dir = s->dir,
+                                    .hide = hide,
+                                    .uid_base = slot_uid_base(s->slot),
+                                    .init_path = m->cfg.init_path,
+                                    .reuse_disk = reuse_disk};
+    int fd = -1;
+    int r = s->ops->create(&a, &s->box, &fd, err);
+    if (r < 0)
+        return r;
+    r = guest_new(fd, s->id, &s->guest, err);
+    if (r < 0) {
+        close(fd);
+        /* The box goes; with reuse_disk its disk image stays in the dir
+         * (cleanup kills what the released box ran, keeping the image). */
+        if (!reuse_disk) {
+            s->ops->destroy(s->box, NULL);
+        } else {
+            s->ops->release(s->box);
+            s->ops->cleanup(s->id, s->dir, true, NULL);
+        }
+        s->box = NULL;
+    }
+    return r;
 }
 
 /* Builds a running box for spec (copied) under a fresh id, uid range and
@@ -452,7 +663,6 @@ static int prepare(struct manager *m, const struct sandbox_spec *spec, struct sa
     pthread_mutex_unlock(&m->lock);
     s->slot = slot;
     s->ops = &ns_backend_ops;
-    int fd = -1;
     r = spec_dup(spec, &s->spec);
     if (r < 0)
         goto fail;
@@ -464,26 +674,36 @@ static int prepare(struct manager *m, const struct sandbox_spec *spec, struct sa
         r = err_sys(err, errno, "create '%s'", s->dir);
         goto fail;
     }
-    const char *hide[] = {m->cfg.state_dir, m->cfg.socket_path, NULL};
-    struct backend_create_args a = {.id = s->id,
-                                    .spec = s->spec,
-                                    .dir = s->dir,
-                                    .hide = hide,
-                                    .uid_base = slot_uid_base(slot),
-                                    .init_path = m->cfg.init_path};
-    r = s->ops->create(&a, &s->box, &fd, err);
+    r = box_start(m, s, false, err);
     if (r < 0)
         goto fail;
-    r = guest_new(fd, s->id, &s->guest, err);
-    if (r < 0) {
-        close(fd);
-        goto fail;
-    }
     *ret = s;
     return 0;
 fail:
     teardown(m, s);
     return r;
+}
+
+/* Starts a stopped (persisted) sandbox again on its disk: new processes,
+ * the same files, network and ports. Called with pause_lock held. */
+static int restart_stopped(struct manager *m, struct sandbox *s, struct runra_err **err)
+{
+    int r = box_start(m, s, true, err);
+    if (r < 0)
+        return err_prefix(err, "restart sandbox '%s'", s->id);
+    pthread_mutex_lock(&m->lock);
+    s->stopped = false;
+    pthread_mutex_unlock(&m->lock);
+    if (m->cfg.store) {
+        store_sandbox_set_init_pid(m->cfg.store, s->id, s->ops->init_pid(s->box), NULL);
+        store_sandbox_set_state(m->cfg.store, s->id, "running", NULL);
+    }
+    rewire(m, s, s->ports_stored);
+    free(s->ports_stored);
+    s->ports_stored = NULL;
+    log_info("event=restarted sandbox=%s", s->id);
+    manager_emit(m, s->id, "sandbox.resumed", json_pack("{s:b}", "restarted", 1));
+    return 0;
 }
 
 /* Takes a pooled sandbox whose box fits spec, or NULL. */
@@ -658,11 +878,11 @@ int manager_new(const struct manager_config *cfg, struct manager **ret, struct r
     int r = -ENOMEM;
     if (asprintf(&m->sandboxes_dir, "%s/sandboxes", cfg->state_dir) < 0)
         goto fail;
-    cleanup_leftovers(m);
     if (mkdir(m->sandboxes_dir, 0711) < 0 && errno != EEXIST) {
         r = err_sys(err, errno, "create '%s'", m->sandboxes_dir);
         goto fail;
     }
+    restore_all(m);
     if ((r = spec_new_default(&m->shapes[0])) < 0)
         goto fail;
     m->janitor_idle = true;
@@ -687,6 +907,12 @@ stop_janitor:
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->janitor, NULL);
 fail:
+    /* Whatever restore_all took back stays running for the next daemon. */
+    while (m->list) {
+        struct sandbox *s = m->list;
+        m->list = s->next;
+        release_kept(m, s);
+    }
     spec_free(m->shapes[0]);
     free(m->sandboxes_dir);
     free(m);
@@ -703,9 +929,17 @@ void manager_free(struct manager *m)
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->reaper, NULL);
     join_fillers(m, m->nfillers);
-    /* Everything left, running or pooled, goes to the janitor, which exits
-     * once the queue is empty. */
+    /* Sandboxes are kept running for the next daemon, or go to the
+     * janitor with the pooled ones, which nobody owns; it exits once the
+     * queue is empty. */
     pthread_mutex_lock(&m->lock);
+    while (m->cfg.keep_sandboxes && m->list) {
+        struct sandbox *s = m->list;
+        unlink_locked(m, s);
+        pthread_mutex_unlock(&m->lock);
+        release_kept(m, s);
+        pthread_mutex_lock(&m->lock);
+    }
     while (m->list) {
         struct sandbox *s = m->list;
         unlink_locked(m, s);
@@ -788,7 +1022,15 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
                                     .created_ms = s->created_ms,
                                     .expires_ms = s->expires_ms,
                                     .uid_base = slot_uid_base(s->slot),
-                                    .init_pid = s->ops->init_pid(s->box)};
+                                    .init_pid = s->ops->init_pid(s->box),
+                                    .net_slot = s->net_slot};
+        snprintf(row.owner, sizeof(row.owner), "%s", s->owner);
+        _cleanup_free_ void *sealed = NULL;
+        if (s->spec->secrets.n && m->cfg.secrets_key &&
+            (r = secrets_seal(m->cfg.secrets_key, s->id, &s->spec->secrets, &sealed,
+                              &row.secrets_len, err)) < 0)
+            goto fail;
+        row.secrets = sealed;
         r = store_sandbox_insert(m->cfg.store, &row, err);
         if (r < 0)
             goto fail;
@@ -835,7 +1077,7 @@ int manager_get(struct manager *m, const char *id, struct sandbox_info **ret,
     if (r < 0)
         return r;
     pthread_mutex_lock(&m->lock); /* the spec's network may be changing */
-    r = info_from(s, state_of(s), ret);
+    r = info_from(s, manager_state_of(s), ret);
     pthread_mutex_unlock(&m->lock);
     manager_release(m, s);
     return r;
@@ -857,7 +1099,7 @@ int manager_list(struct manager *m, const struct kv_list *filter, struct sandbox
         }
         if (!match)
             continue;
-        r = info_from(s, state_of(s), &v[n]);
+        r = info_from(s, manager_state_of(s), &v[n]);
         if (r >= 0)
             n++;
     }

@@ -27,6 +27,12 @@ struct manager_config {
     struct egress *egress;          /* NULL: no network access for sandboxes */
     struct events *events;          /* the audit trail; NULL: none */
     const char *egress_error;       /* why egress is NULL */
+    /* Exiting leaves sandboxes running for the next daemon (the default);
+     * false: exiting destroys them. */
+    bool keep_sandboxes;
+    /* Seals secrets in the store; NULL: they live only in memory and a
+     * restarted daemon does not have them. */
+    const struct secrets_key *secrets_key;
 };
 
 struct sandbox_info {
@@ -38,8 +44,12 @@ struct sandbox_info {
     int64_t expires_ms; /* 0: never */
 };
 
+/* Takes back what the store says a previous daemon left: each sandbox is
+ * reattached (its runra-init reconnected, network and ports made again),
+ * or, when its processes are gone, kept as "stopped" (persist) or "failed". */
 int manager_new(const struct manager_config *cfg, struct manager **ret, struct runra_err **err);
-/* Destroys every sandbox and frees the manager. */
+/* Destroys every sandbox (or, keep_sandboxes, lets go of them running)
+ * and frees the manager. */
 void manager_free(struct manager *m);
 
 /* Takes ownership of spec (also on failure). */

@@ -130,6 +130,8 @@ static int spec_to_json(const struct runra_sandbox_spec *spec, json_t *o, struct
         r = jb_kv(o, "env", spec->env, spec->n_env, err);
     if (r >= 0 && spec->auto_resume)
         r = jb_bool(o, "autoResume", 1, err);
+    if (r >= 0 && spec->persist)
+        r = jb_bool(o, "persist", 1, err);
     if (r >= 0)
         r = jb_str(o, "onTimeout", spec->on_timeout, err);
     if (r >= 0 && spec->network.mode) {

@@ -140,13 +140,13 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
                        je.column);
     const char *image = NULL, *backend = NULL, *workdir = NULL;
     json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL, *sec = NULL;
-    int auto_resume = 0;
+    int auto_resume = 0, persist = 0;
     const char *on_timeout = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o}",
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o,s?b}",
                        "image", &image, "backend", &backend, "resources", &res, "timeoutMs",
                        &timeout, "metadata", &meta, "env", &env, "workdir", &workdir, "network",
                        &net, "autoResume", &auto_resume, "onTimeout", &on_timeout, "secrets",
-                       &sec) < 0) {
+                       &sec, "persist", &persist) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
     }
@@ -229,6 +229,7 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
                                  RUNRA_ARG_MAX_BYTES, true, &s->secrets, err)) < 0)
         goto out;
     s->auto_resume = auto_resume;
+    s->persist = persist;
     if (on_timeout && (r = spec_parse_on_timeout(on_timeout, &s->pause_on_timeout, err)) < 0)
         goto out;
     if (net && !json_is_null(net)) {
@@ -281,6 +282,8 @@ int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
         json_object_set_new(j, "autoResume", json_true());
     if (s->pause_on_timeout)
         json_object_set_new(j, "onTimeout", json_string("pause"));
+    if (s->persist)
+        json_object_set_new(j, "persist", json_true());
     if (s->network) {
         json_t *n = json_loads(s->network, 0, NULL);
         if (!n) {
@@ -312,5 +315,6 @@ bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b)
     return !strcmp(a->image, b->image) && !strcmp(a->backend, b->backend) &&
            !strcmp(a->workdir, b->workdir) && a->resources.cpu == b->resources.cpu &&
            a->resources.memory_mb == b->resources.memory_mb &&
-           a->resources.pids == b->resources.pids && a->resources.disk_mb == b->resources.disk_mb;
+           a->resources.pids == b->resources.pids && a->resources.disk_mb == b->resources.disk_mb &&
+           a->persist == b->persist;
 }

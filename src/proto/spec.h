@@ -45,6 +45,10 @@ struct sandbox_spec {
     bool auto_resume;
     /* At timeout_ms: destroy it (default) or pause it. */
     bool pause_on_timeout;
+    /* Its disk outlives its processes: after a host reboot (or anything
+     * else that ended them while runrad was away) resume starts it again
+     * on the same files. */
+    bool persist;
     /* Set by the daemon, never parsed or written: the creating API key. */
     char owner[32];
 };
@@ -59,7 +63,8 @@ int spec_new_default(struct sandbox_spec **ret);
 /* Serializes a spec as the create body would spell it (for the store). */
 int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret);
 int spec_dup(const struct sandbox_spec *s, struct sandbox_spec **ret);
-/* True when two specs need the same box: image, backend, resources, workdir.
+/* True when two specs need the same box: image, backend, resources, workdir,
+ * persist.
  * (env, metadata and timeout are applied by the manager, not the box.) */
 bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b);
 void spec_free(struct sandbox_spec *s);

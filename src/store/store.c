@@ -41,6 +41,11 @@ static const char *migrations[] = {
     "  hash TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL"
     ");",
+    /* 4: what a restarted daemon needs to take a sandbox back */
+    "ALTER TABLE sandboxes ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE sandboxes ADD COLUMN secrets BLOB;"
+    "ALTER TABLE sandboxes ADD COLUMN net_slot INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sandboxes ADD COLUMN ports TEXT NOT NULL DEFAULT '';",
 };
 
 static int db_err(struct store *s, struct runra_err **err, const char *what)
@@ -135,7 +140,8 @@ int store_sandbox_insert(struct store *s, const struct store_sandbox *sb, struct
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO sandboxes (id, spec, state, created_ms, expires_ms, "
-                           "uid_base, init_pid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           "uid_base, init_pid, owner, secrets, net_slot, ports) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK) {
         r = db_err(s, err, "insert");
         goto out;
@@ -147,6 +153,13 @@ int store_sandbox_insert(struct store *s, const struct store_sandbox *sb, struct
     sqlite3_bind_int64(st, 5, sb->expires_ms);
     sqlite3_bind_int64(st, 6, sb->uid_base);
     sqlite3_bind_int64(st, 7, sb->init_pid);
+    sqlite3_bind_text(st, 8, sb->owner, -1, SQLITE_STATIC);
+    if (sb->secrets_len)
+        sqlite3_bind_blob(st, 9, sb->secrets, (int)sb->secrets_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_int64(st, 10, sb->net_slot);
+    sqlite3_bind_text(st, 11, sb->ports ? sb->ports : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT)
         r = err_set(err, EEXIST, "store: sandbox %s exists", sb->id);
@@ -200,6 +213,35 @@ int store_sandbox_set_expiry(struct store *s, const char *id, int64_t expires_ms
                   err);
 }
 
+int store_sandbox_set_init_pid(struct store *s, const char *id, int64_t pid,
+                               struct runra_err **err)
+{
+    return update(s, "UPDATE sandboxes SET init_pid = ? WHERE id = ?", NULL, &pid, id, err);
+}
+
+int store_sandbox_set_net_slot(struct store *s, const char *id, uint32_t slot,
+                               struct runra_err **err)
+{
+    int64_t v = slot;
+    return update(s, "UPDATE sandboxes SET net_slot = ? WHERE id = ?", NULL, &v, id, err);
+}
+
+int store_sandbox_set_ports(struct store *s, const char *id, const char *ports,
+                            struct runra_err **err)
+{
+    return update(s, "UPDATE sandboxes SET ports = ? WHERE id = ?", ports, NULL, id, err);
+}
+
+int store_sandbox_set_spec(struct store *s, const char *id, const struct sandbox_spec *spec,
+                           struct runra_err **err)
+{
+    _cleanup_free_ char *json = NULL;
+    int r = spec_to_json(spec, true, &json);
+    if (r < 0)
+        return err_set(err, -r, "store: encode spec");
+    return update(s, "UPDATE sandboxes SET spec = ? WHERE id = ?", json, NULL, id, err);
+}
+
 int store_sandbox_delete(struct store *s, const char *id, struct runra_err **err)
 {
     return update(s, "DELETE FROM sandboxes WHERE id = ?", NULL, NULL, id, err);
@@ -212,6 +254,8 @@ void store_sandbox_done(struct store_sandbox *sb)
     free(sb->id);
     free(sb->state);
     spec_free(sb->spec);
+    free(sb->secrets);
+    free(sb->ports);
     memset(sb, 0, sizeof(*sb));
 }
 
@@ -231,8 +275,8 @@ int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_
     size_t n = 0, cap = 0;
     int r = 0;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, spec, state, created_ms, expires_ms, uid_base, init_pid "
-                           "FROM sandboxes ORDER BY created_ms, id",
+                           "SELECT id, spec, state, created_ms, expires_ms, uid_base, init_pid, "
+                           "owner, secrets, net_slot, ports FROM sandboxes ORDER BY created_ms, id",
                            -1, &st, NULL) != SQLITE_OK) {
         r = db_err(s, err, "list");
         goto out;
@@ -263,8 +307,18 @@ int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_
         sb->expires_ms = sqlite3_column_int64(st, 4);
         sb->uid_base = (uint32_t)sqlite3_column_int64(st, 5);
         sb->init_pid = sqlite3_column_int64(st, 6);
+        snprintf(sb->owner, sizeof(sb->owner), "%s", (const char *)sqlite3_column_text(st, 7));
+        int blen = sqlite3_column_bytes(st, 8);
+        const void *blob = sqlite3_column_blob(st, 8);
+        if (blob && blen > 0 && (sb->secrets = malloc((size_t)blen))) {
+            memcpy(sb->secrets, blob, (size_t)blen);
+            sb->secrets_len = (size_t)blen;
+        }
+        int64_t slot = sqlite3_column_int64(st, 9);
+        sb->net_slot = slot > 0 && slot <= UINT32_MAX ? (uint32_t)slot : 0;
+        sb->ports = strdup((const char *)sqlite3_column_text(st, 10));
         n++;
-        if (!sb->id || !sb->state || !sb->spec) {
+        if (!sb->id || !sb->state || !sb->spec || !sb->ports || (blen > 0 && !sb->secrets)) {
             r = -ENOMEM;
             goto out;
         }

@@ -18,6 +18,11 @@ struct store_sandbox {
     int64_t expires_ms;   /* 0: never */
     uint32_t uid_base;
     int64_t init_pid;     /* host pid of runra-init, -1 when unknown */
+    char owner[32];       /* the API key that made it; "" for the admin */
+    void *secrets;        /* sealed (see daemon/secrets.h); never plain text */
+    size_t secrets_len;
+    uint32_t net_slot;    /* its place in the network range; 0: none */
+    char *ports;          /* exposed ports, "PORT:HOSTPORT,..." ("" or NULL: none) */
 };
 
 int store_open(const char *path, struct store **ret, struct runra_err **err);
@@ -28,6 +33,15 @@ int store_sandbox_set_state(struct store *s, const char *id, const char *state,
                             struct runra_err **err);
 int store_sandbox_set_expiry(struct store *s, const char *id, int64_t expires_ms,
                              struct runra_err **err);
+int store_sandbox_set_init_pid(struct store *s, const char *id, int64_t pid,
+                               struct runra_err **err);
+int store_sandbox_set_net_slot(struct store *s, const char *id, uint32_t slot,
+                               struct runra_err **err);
+int store_sandbox_set_ports(struct store *s, const char *id, const char *ports,
+                            struct runra_err **err);
+/* The spec as it is now (network and timeout change at runtime). */
+int store_sandbox_set_spec(struct store *s, const char *id, const struct sandbox_spec *spec,
+                           struct runra_err **err);
 int store_sandbox_delete(struct store *s, const char *id, struct runra_err **err);
 /* Every stored sandbox, oldest first. */
 int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_n,

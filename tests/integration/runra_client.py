@@ -232,6 +232,14 @@ class Daemon:
         # namespace of their own, with --dns) turn it on.
         if "--dns" not in extra_args:
             extra_args = ["--no-network", *extra_args]
+        # Tests own their sandboxes: a daemon they stop takes its sandboxes
+        # with it unless the test is about keeping them.
+        if "--keep-sandboxes" not in extra_args and "--no-keep-sandboxes" not in extra_args:
+            extra_args = ["--no-keep-sandboxes", *extra_args]
+        # The secrets key lives beside the state dir, never in it (the
+        # default, /run/runra, would collect one file per test daemon).
+        if "--secrets-key" not in extra_args:
+            extra_args = ["--secrets-key", self.state_dir + ".secrets.key", *extra_args]
         self.extra_args = list(extra_args)
         self.proc = None
         self.client = Client(self.socket)

@@ -167,18 +167,18 @@ def test_restart_after_crash_cleans_up():
         d._log.close()
         if d in _live_daemons:
             _live_daemons.remove(d)
-    # A new daemon on the same state dir must reclaim (or re-adopt) what the
-    # dead one left; an unmanaged survivor is a leak.
+    # A new daemon on the same state dir adopts what the dead one left;
+    # destroying them through it then leaves nothing.
     d2 = Daemon(BUILD_DIR, state)
     d2.log_path = state + ".restart.stderr.log"
     _live_daemons.append(d2)
     try:
         d2.start()
-        adopted = set(d2.client.list_ids())
+        assert set(d2.client.list_ids()) == {sid for sid, _ in boxes}
         for sid, ranges in boxes:
-            if sid in adopted:
-                assert d2.client.sh(sid, "echo back") == "back\n"
-                d2.client.destroy(sid)
+            assert d2.client.sh(sid, "echo back") == "back\n"
+            d2.client.destroy(sid)
+        for sid, ranges in boxes:
             ok = wait_until(lambda: not leftovers(state, sid, ranges), 10)
             assert ok, f"restarted daemon left crashed sandbox {sid}: {leftovers(state, sid, ranges)}"
     finally:

@@ -403,7 +403,7 @@ def test_cli_create_allow_net_show_change_and_denied(egress_daemon, c):
         run("rm", sid)
 
 
-def test_crashed_daemon_network_is_cleaned_at_restart(net):
+def test_crashed_daemon_network_is_taken_back_at_restart(net):
     import signal as sig
     from conftest import BUILD_DIR, _live_daemons
     from runra_client import Daemon, wait_until
@@ -415,21 +415,19 @@ def test_crashed_daemon_network_is_cleaned_at_restart(net):
                              stdout=subprocess.PIPE).stdout.decode()
         return {l.split()[-1] for l in out.splitlines() if "runra_" in l}
 
+    def links():
+        return subprocess.run(["ip", "netns", "exec", net.router, "ip", "-o", "link"],
+                              stdout=subprocess.PIPE).stdout.decode()
+
     others = tables_now()  # the module's daemon has one too
     d = start_daemon(args, wrap=wrap)
     state = d.state_dir
-    sid = box(d.client, {"mode": "open"})
+    sid = box(d.client, {"mode": "allowlist", "allow": ["allowed.test"]})
+    addr = d.client.request("GET", f"/v1/sandboxes/{sid}/network").json()["address"]
     d.proc.send_signal(sig.SIGKILL)
     d.proc.wait(10)
     d._log.close()
     _live_daemons.remove(d)
-
-    def netstate():
-        links = subprocess.run(["ip", "netns", "exec", net.router, "ip", "-o", "link"],
-                               stdout=subprocess.PIPE).stdout.decode()
-        tables = subprocess.run(["ip", "netns", "exec", net.router, "nft", "list", "tables"],
-                                stdout=subprocess.PIPE).stdout.decode()
-        return links, tables
 
     mine = tables_now() - others
     assert len(mine) == 1  # the crashed daemon's table is still there
@@ -438,8 +436,17 @@ def test_crashed_daemon_network_is_cleaned_at_restart(net):
     _live_daemons.append(d2)
     try:
         d2.start()
-        assert wait_until(lambda: f"rr{sid[:12]}" not in netstate()[0], 10), netstate()[0]
         assert tables_now() - others == mine  # replaced, not added
+        # The sandbox is back with its network: same address, same policy.
+        assert d2.client.list_ids() == [sid]
+        n = d2.client.request("GET", f"/v1/sandboxes/{sid}/network").json()
+        assert n["address"] == addr and n["allow"] == ["allowed.test"], n
+        code, out = curl(d2.client, sid, "http://allowed.test/", proxy=False)
+        assert code == 0 and "host=allowed.test" in out, out
+        code, out = curl(d2.client, sid, "http://denied.test/", proxy=False)
+        assert "host=denied.test" not in out, out
+        d2.client.destroy(sid)
+        assert wait_until(lambda: f"rr{sid[:12]}" not in links(), 10), links()
         sid2 = box(d2.client, {"mode": "allowlist", "allow": ["allowed.test"]})
         code, out = curl(d2.client, sid2, "http://allowed.test/", proxy=False)
         assert code == 0 and "host=allowed.test" in out, out

@@ -472,7 +472,7 @@ static void test_cleanup(void)
         return;
     free_sh(&t, "sleep 1000 >/dev/null 2>&1 & echo started", 0, "started");
     e = NULL;
-    r = ns_backend_ops.cleanup(t.id, t.dir, &e);
+    r = ns_backend_ops.cleanup(t.id, t.dir, false, &e);
     expect(r == 0, "cleanup: %s", e && e->msg ? e->msg : strerror(-r));
     err_free(e);
     /* Destroy after cleanup must still be harmless. */

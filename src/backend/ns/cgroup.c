@@ -540,3 +540,59 @@ int ns_cgroup_cleanup(enum ns_cgroup_mode mode, const char *id, struct runra_err
     }
     return ns_cgroup_destroy(cg, err);
 }
+
+int ns_cgroup_open(enum ns_cgroup_mode mode, const char *id, struct ns_cgroup **ret,
+                   struct runra_err **err)
+{
+    struct ns_cgroup *cg = NULL;
+    int r = cg_paths(mode, id, &cg, err);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < CG_N; i++)
+        if (cg->v1[i] && access(cg->v1[i], F_OK) < 0) {
+            r = err_sys(err, errno, "cgroup %s", cg->v1[i]);
+            cg_free(cg);
+            return r;
+        }
+    if (cg->v2 && access(cg->v2, F_OK) < 0) {
+        r = err_sys(err, errno, "cgroup %s", cg->v2);
+        cg_free(cg);
+        return r;
+    }
+    *ret = cg;
+    return 0;
+}
+
+bool ns_cgroup_has(const struct ns_cgroup *cg, pid_t pid)
+{
+    const char *dir = cg->mode == NS_CG_V2 ? cg->v2 : cg->v1[CG_MEMORY];
+    char path[512];
+    if (!dir || join(path, sizeof(path), dir, "cgroup.procs") < 0)
+        return false;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char line[32];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        uint64_t v;
+        line[strcspn(line, "\n")] = 0;
+        found = parse_u64(line, &v) == 0 && v == (uint64_t)pid;
+    }
+    fclose(f);
+    return found;
+}
+
+bool ns_cgroup_frozen(const struct ns_cgroup *cg)
+{
+    _cleanup_free_ char *st = NULL;
+    /* What was asked, not whether it has settled: a freeze a crashed
+     * daemon started is a freeze. */
+    if (cg->v2 && read_in(cg->v2, "cgroup.freeze", &st) >= 0)
+        return st[0] == '1';
+    const char *fz = cg->v1[CG_FREEZER];
+    return fz && read_in(fz, "freezer.state", &st) >= 0 &&
+           (str_has_prefix(st, "FROZEN") || str_has_prefix(st, "FREEZING"));
+}
+
+void ns_cgroup_forget(struct ns_cgroup *cg) { cg_free(cg); }

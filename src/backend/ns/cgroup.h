@@ -27,10 +27,20 @@ int ns_cgroup_attach(const struct ns_cgroup *cg, pid_t pid, struct runra_err **e
 int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct runra_err **err);
 /* Only the OOM kill counter: what every exec reads twice. */
 int ns_cgroup_oom_kills(const struct ns_cgroup *cg, uint64_t *ret, struct runra_err **err);
-/* Kills every process left inside, removes the cgroups and frees cg. */
 /* Stops (frozen) or restarts every task of the sandbox: the v1 freezer
  * where there is one, else cgroup.freeze; returns once the kernel says done. */
 int ns_cgroup_freeze(const struct ns_cgroup *cg, bool frozen, struct runra_err **err);
+/* Kills every process left inside, removes the cgroups and frees cg. */
 int ns_cgroup_destroy(struct ns_cgroup *cg, struct runra_err **err);
 /* The same for a sandbox known only by id (a previous daemon's). */
 int ns_cgroup_cleanup(enum ns_cgroup_mode mode, const char *id, struct runra_err **err);
+/* The cgroups of a live sandbox a previous daemon made: every dir must
+ * exist. Nothing is written. */
+int ns_cgroup_open(enum ns_cgroup_mode mode, const char *id, struct ns_cgroup **ret,
+                   struct runra_err **err);
+/* True when pid (a host pid) is one of the sandbox's processes. */
+bool ns_cgroup_has(const struct ns_cgroup *cg, pid_t pid);
+/* True when the sandbox is frozen or being frozen. */
+bool ns_cgroup_frozen(const struct ns_cgroup *cg);
+/* Frees cg and leaves the cgroups and their processes as they are. */
+void ns_cgroup_forget(struct ns_cgroup *cg);

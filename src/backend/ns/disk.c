@@ -28,6 +28,7 @@ struct ns_disk {
     char *img;    /* <dir>/disk.img, or NULL for tmpfs */
     int loop_nr;  /* -1 when none */
     bool mounted; /* in the daemon's namespace */
+    bool keep_img; /* destroy leaves the image file (a persisted disk being reopened) */
 };
 
 static const char *const mkfs_paths[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"};
@@ -288,7 +289,7 @@ int ns_disk_destroy(struct ns_disk *d, struct runra_err **err)
         if (i == 300 && r >= 0)
             r = err_set(err, EBUSY, "loop%d still holds %s after 3 s", d->loop_nr, d->img);
     }
-    if (d->img && unlink(d->img) < 0 && errno != ENOENT && r >= 0)
+    if (d->img && !d->keep_img && unlink(d->img) < 0 && errno != ENOENT && r >= 0)
         r = err_sys(err, errno, "remove %s", d->img);
     if (rmdir(d->mnt) < 0 && errno != ENOENT && r >= 0)
         r = err_sys(err, errno, "remove %s", d->mnt);
@@ -306,3 +307,79 @@ int ns_disk_cleanup(const char *dir, struct runra_err **err)
         return err_sys(err, errno, "detach %s", mnt);
     return 0;
 }
+
+int ns_disk_reopen(const char *dir, struct ns_disk **ret, struct runra_err **err)
+{
+    struct ns_disk *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->loop_nr = -1;
+    d->keep_img = true; /* a failed reopen must not take the files with it */
+    int r = 0;
+    _cleanup_close_ int imgfd = -1, lfd = -1;
+    if (!(d->dir = strdup(dir)) || asprintf(&d->mnt, "%s/root", dir) < 0 ||
+        asprintf(&d->img, "%s/disk.img", dir) < 0) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if (mkdir(d->mnt, 0755) < 0 && errno != EEXIST) {
+        r = err_sys(err, errno, "create %s", d->mnt);
+        goto fail;
+    }
+    imgfd = open(d->img, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (imgfd < 0) {
+        r = err_sys(err, errno, "open the sandbox's disk %s", d->img);
+        goto fail;
+    }
+    char loop[512];
+    lfd = loop_attach(d, imgfd, loop, sizeof(loop), err);
+    if (lfd < 0) {
+        r = lfd;
+        goto fail;
+    }
+    if (mount(loop, d->mnt, "ext4", MS_NOSUID | MS_NODEV, "") < 0) {
+        r = err_sys(err, errno, "mount %s on %s", loop, d->mnt);
+        goto fail;
+    }
+    d->mounted = true;
+    d->keep_img = false;
+    *ret = d;
+    return 0;
+fail:
+    ns_disk_destroy(d, NULL);
+    return r;
+}
+
+int ns_disk_find(const char *dir, struct ns_disk **ret)
+{
+    struct ns_disk *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->loop_nr = -1;
+    if (!(d->dir = strdup(dir)) || asprintf(&d->mnt, "%s/root", dir) < 0 ||
+        asprintf(&d->img, "%s/disk.img", dir) < 0) {
+        disk_free(d);
+        return -ENOMEM;
+    }
+    if (access(d->img, F_OK) < 0) {
+        free(d->img); /* a tmpfs disk: nothing on the host to find */
+        d->img = NULL;
+    }
+    for (int nr = 0; d->img && nr < 4096; nr++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/sys/block/loop%d", nr);
+        if (access(path, F_OK) < 0) {
+            if (nr >= 256)
+                break; /* loop devices are numbered densely from 0 */
+            continue;
+        }
+        if (loop_bound(nr, d->img)) {
+            d->loop_nr = nr;
+            break;
+        }
+    }
+    *ret = d;
+    return 0;
+}
+
+void ns_disk_forget(struct ns_disk *d) { disk_free(d); }

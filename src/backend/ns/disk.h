@@ -30,6 +30,15 @@ int ns_disk_detach(struct ns_disk *d, struct runra_err **err);
 /* Detaches if needed, waits (briefly) for the loop device to be released,
  * removes the image and the mount point, and frees d. */
 int ns_disk_destroy(struct ns_disk *d, struct runra_err **err);
+/* Mounts the disk a persisted sandbox left in dir (its disk.img) as create
+ * would have, without making a new file system. On failure the image is
+ * left as it was. */
+int ns_disk_reopen(const char *dir, struct ns_disk **ret, struct runra_err **err);
+/* The disk of a live sandbox a previous daemon made: its image and the loop
+ * device bound to it (found by its backing file), not mounted here. */
+int ns_disk_find(const char *dir, struct ns_disk **ret);
+/* Frees d and leaves the disk, its image and its loop device as they are. */
+void ns_disk_forget(struct ns_disk *d);
 /* For a previous daemon's sandbox: unmounts <dir>/root if mounted here and
  * removes the image. Loop devices free themselves (autoclear) once the
  * sandbox's processes, the last users, are gone. */

@@ -127,8 +127,7 @@ static int first_frame(int fd, int pidfd, uint64_t deadline, struct runra_err **
     return 0;
 }
 
-int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
-                  struct runra_err **err)
+int ns_sock_connect(const char *path, int *ret_fd, struct runra_err **err)
 {
     struct sockaddr_un sa;
     int r = sock_addr(path, &sa, err);
@@ -137,10 +136,21 @@ int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return err_sys(err, errno, "socket");
-    /* The listening socket has room in its backlog, so this does not wait
-     * for runra-init to accept. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return err_sys(err, errno, "connect to %s", path);
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
+                  struct runra_err **err)
+{
+    /* The listening socket has room in its backlog, so the connect does
+     * not wait for runra-init to accept. */
+    _cleanup_close_ int fd = -1;
+    int r = ns_sock_connect(path, &fd, err);
+    if (r < 0)
+        return r;
     r = first_frame(fd, pidfd, now_ms() + timeout_ms, err);
     if (r < 0)
         return r;

@@ -122,6 +122,12 @@ static int c_check(struct create *c, struct runra_err **err)
 static int c_disk(struct create *c, struct runra_err **err)
 {
     enum ns_disk_kind kind = host.mkfs[0] && host.loop_ok ? NS_DISK_EXT4 : NS_DISK_TMPFS;
+    if (c->a->spec->persist && kind != NS_DISK_EXT4)
+        return err_set(err, EOPNOTSUPP,
+                       "persist needs a disk image, and this host has no loop devices or "
+                       "mkfs.ext4");
+    if (c->a->reuse_disk)
+        return ns_disk_reopen(c->a->dir, &c->b->disk, err);
     return ns_disk_create(c->a->dir, c->a->spec->resources.disk_mb, c->a->uid_base, kind, host.mkfs,
                           &c->b->disk, err);
 }
@@ -297,7 +303,7 @@ static int ns_destroy(struct box *b, struct runra_err **err)
     return ret;
 }
 
-static int ns_cleanup(const char *id, const char *dir, struct runra_err **err)
+static int ns_cleanup(const char *id, const char *dir, bool keep_disk, struct runra_err **err)
 {
     if (!id || !ns_cgroup_id_ok(id) || !dir || dir[0] != '/')
         return err_set(err, EINVAL, "bad cleanup arguments");
@@ -310,6 +316,15 @@ static int ns_cleanup(const char *id, const char *dir, struct runra_err **err)
     int r = ns_disk_cleanup(dir, ret < 0 ? NULL : err);
     if (r < 0 && ret == 0)
         ret = r;
+    if (keep_disk) {
+        /* Only the image stays: a resume makes everything else anew. */
+        _cleanup_free_ char *sock = NULL, *root = NULL;
+        if (asprintf(&sock, "%s/init.sock", dir) < 0 || asprintf(&root, "%s/root", dir) < 0)
+            return -ENOMEM;
+        unlink(sock);
+        rmdir(root);
+        return ret;
+    }
     r = rm_rf(dir);
     if (r < 0 && ret == 0)
         ret = err_sys(err, r, "remove %s", dir);
@@ -335,6 +350,110 @@ static int ns_freeze(struct box *b, bool frozen, struct runra_err **err)
 
 static int ns_available(struct runra_err **err) { return host_ready(err); }
 
+/* pidfd_open(2) without relying on a libc that wraps it. */
+static int open_pidfd(pid_t pid)
+{
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* True when host pid is the init (pid 1) of its own pid namespace. */
+static bool is_ns_init(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    _cleanup_free_ char *st = NULL;
+    if (read_file_str(path, 64 * 1024, &st) < 0)
+        return false;
+    const char *l = strstr(st, "\nNSpid:");
+    if (!l)
+        return false;
+    const char *end = strchr(l + 1, '\n');
+    size_t n = end ? (size_t)(end - l) : strlen(l);
+    /* "NSpid:\t<host>\t1": the last number is its pid in its own namespace. */
+    return n >= 3 && l[n - 1] == '1' && (l[n - 2] == '\t' || l[n - 2] == ' ');
+}
+
+static int ns_reattach(const struct backend_reattach_args *a, struct box **ret, int *ret_fd,
+                       bool *ret_frozen, struct runra_err **err)
+{
+    if (!a->id || !ns_cgroup_id_ok(a->id) || !a->dir || a->dir[0] != '/')
+        return err_set(err, EINVAL, "bad reattach arguments");
+    int r = host_ready(err);
+    if (r < 0)
+        return r;
+    if (a->init_pid <= 1 || a->init_pid > INT32_MAX)
+        return err_set(err, ESRCH, "no runra-init pid was recorded");
+    struct box *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->pid = (pid_t)a->init_pid;
+    b->pidfd = -1;
+    int fd = -1;
+    if (!(b->id = strdup(a->id)) || !(b->dir = strdup(a->dir)) ||
+        asprintf(&b->sock, "%s/init.sock", a->dir) < 0) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if ((r = ns_cgroup_open(host.cg, a->id, &b->cg, err)) < 0) {
+        err_prefix(err, "its cgroup is gone");
+        r = -ESRCH;
+        goto fail;
+    }
+    /* The pidfd first, then the checks: once it is open the pid cannot be
+     * reused under it, so a process that passes them is the one we hold. */
+    b->pidfd = open_pidfd(b->pid);
+    if (b->pidfd < 0) {
+        r = err_set(err, ESRCH, "runra-init (pid %d) has exited", (int)b->pid);
+        goto fail;
+    }
+    if (!ns_cgroup_has(b->cg, b->pid) || !is_ns_init(b->pid)) {
+        r = err_set(err, ESRCH, "pid %d is no longer the sandbox's runra-init", (int)b->pid);
+        close(b->pidfd);
+        b->pidfd = -1;
+        goto fail;
+    }
+    if ((r = ns_disk_find(a->dir, &b->disk)) < 0)
+        goto fail;
+    bool frozen = ns_cgroup_frozen(b->cg);
+    if (frozen) {
+        /* A frozen init cannot answer; the kernel queues the connection
+         * and its HELLO arrives once the sandbox is thawed. */
+        r = ns_sock_connect(b->sock, &fd, err);
+    } else {
+        r = ns_sock_hello(b->sock, b->pidfd, HELLO_TIMEOUT_MS, &fd, err);
+    }
+    if (r < 0)
+        goto fail;
+    *ret = b;
+    *ret_fd = fd;
+    *ret_frozen = frozen;
+    return 0;
+fail:
+    if (b->pidfd >= 0)
+        close(b->pidfd);
+    ns_cgroup_forget(b->cg);
+    if (b->disk)
+        ns_disk_forget(b->disk);
+    box_free(b);
+    return r;
+}
+
+static void ns_release(struct box *b)
+{
+    if (!b)
+        return;
+    if (b->pidfd >= 0)
+        close(b->pidfd);
+    ns_cgroup_forget(b->cg);
+    if (b->disk) {
+        /* The sandbox's own mount namespace holds the disk; ours lets go. */
+        ns_disk_detach(b->disk, NULL);
+        ns_disk_forget(b->disk);
+    }
+    box_free(b);
+}
+
 const struct backend_ops ns_backend_ops = {
     .name = "ns",
     .available = ns_available,
@@ -345,4 +464,6 @@ const struct backend_ops ns_backend_ops = {
     .cleanup = ns_cleanup,
     .init_pid = ns_init_pid,
     .freeze = ns_freeze,
+    .reattach = ns_reattach,
+    .release = ns_release,
 };
