@@ -12,7 +12,12 @@
  * The session runs in the connection's own thread (MHD's thread-per-
  * connection mode lets an upgrade handler block) plus one pump thread that
  * turns the process's log follow into frames. Everything it holds (the log
- * stream's sandbox reference, the socket) goes when either side ends. */
+ * stream's sandbox reference, the socket) goes when either side ends.
+ *
+ * Over TCP the session also ends when the API key that let it in is
+ * revoked: the reader, which wakes every ATTACH_SLICE_MS anyway, sees it,
+ * sends close 1008 (policy violation) and from then on passes nothing more
+ * to the process. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,6 +32,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/ws.h"
+#include "keys.h"
 #include "manager-proc.h"
 #include "proto/limits.h"
 
@@ -48,6 +54,8 @@ struct attach {
     atomic_bool closing;   /* we sent our close: the reader waits briefly */
     atomic_bool exited;    /* the process's exit was seen */
     bool write_failed;
+    bool close_sent;       /* under wlock: no frame may follow our close */
+    struct key_watch key;  /* the API key that let it in; the reader's */
     struct attach *next;
 };
 
@@ -150,11 +158,17 @@ static int send_frame(struct attach *at, uint8_t op, int prefix, const void *dat
     if (prefix >= 0)
         head[h++] = (uint8_t)prefix;
     pthread_mutex_lock(&at->wlock);
+    if (at->close_sent) {
+        pthread_mutex_unlock(&at->wlock);
+        return -EPIPE;
+    }
     int r = at->write_failed ? -EPIPE : send_all(at, head, h);
     if (r >= 0 && len)
         r = send_all(at, data, len);
     if (r < 0)
         at->write_failed = true;
+    if (op == WS_OP_CLOSE)
+        at->close_sent = true;
     pthread_mutex_unlock(&at->wlock);
     return r;
 }
@@ -191,7 +205,7 @@ static void send_close(struct attach *at, uint16_t code, const char *why)
 static void *pump(void *arg)
 {
     struct attach *at = arg;
-    while (!atomic_load(&at->stop)) {
+    while (!atomic_load(&at->stop) && !atomic_load(&at->closing)) {
         _cleanup_err_ struct runra_err *e = NULL;
         struct mstream_event ev = {0};
         int r = mstream_next(at->ms, ATTACH_SLICE_MS, &ev, &e);
@@ -250,7 +264,8 @@ static int write_stdin(struct attach *at, const void *data, size_t n, bool close
             bool daemon_stopping = stopping;
             pthread_mutex_unlock(&live_lock);
             if (r != -EAGAIN || daemon_stopping || atomic_load(&at->exited) ||
-                atomic_load(&at->closing) || api_client_gone(at->fd))
+                atomic_load(&at->closing) || keys_watch_revoked(&at->key) ||
+                api_client_gone(at->fd))
                 return r;
             struct pollfd pf = {.fd = -1};
             poll(&pf, 0, ATTACH_STDIN_RETRY_MS);
@@ -317,6 +332,12 @@ static void read_client(struct attach *at, const char *extra, size_t extra_len)
         struct ws_msg msg;
         int r;
         while ((r = ws_reader_next(&rd, &msg)) > 0) {
+            if (keys_watch_revoked(&at->key))
+                send_close(at, WS_CLOSE_POLICY, "API key revoked");
+            /* After our close only the client's close counts (RFC 6455
+             * 1.4): a revoked key's stdin must not reach the process. */
+            if (atomic_load(&at->closing) && msg.op != WS_OP_CLOSE)
+                continue;
             switch (msg.op) {
             case WS_OP_BINARY: {
                 if (msg.len < 1 || msg.data[0] != 0) {
@@ -355,6 +376,8 @@ static void read_client(struct attach *at, const char *extra, size_t extra_len)
             send_close(at, rd.close_code, rd.why);
             goto out_wait;
         }
+        if (keys_watch_revoked(&at->key))
+            send_close(at, WS_CLOSE_POLICY, "API key revoked");
         if (atomic_load(&at->closing)) {
             if (!close_deadline)
                 close_deadline = now_ms() + ATTACH_CLOSE_WAIT_MS;
@@ -481,6 +504,7 @@ enum MHD_Result api_proc_attach(struct api *a, struct MHD_Connection *c, struct 
     at->m = a->m;
     at->fd = -1;
     at->kill_on_close = kill_on_close;
+    keys_watch_init(&at->key, a->keys, rq->tenant);
     snprintf(at->id, sizeof(at->id), "%s", rq->match.id);
     snprintf(at->ref, sizeof(at->ref), "%s", rq->match.proc);
     /* Opened before answering, so an unknown process is a plain 404. */

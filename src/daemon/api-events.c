@@ -1,6 +1,7 @@
 /* GET /v1/events?sandbox=&type=&since=&limit=&follow=1: the audit trail as
  * NDJSON, oldest first, from after event id `since`; with follow, then new
- * events as they happen until the client leaves. */
+ * events as they happen until the client leaves or, over TCP, its API key
+ * is revoked (then the response simply ends, between two lines). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "api.h"
 #include "events.h"
+#include "keys.h"
 
 #define EVENTS_BATCH 512
 #define EVENTS_LIMIT_MAX 100000
@@ -21,6 +23,7 @@ struct evstream {
     uint64_t left; /* limit still to send; UINT64_MAX: none */
     bool follow;
     int fd;
+    struct key_watch key; /* the API key that let the request in */
     char *buf;
     size_t len, off;
 };
@@ -78,7 +81,7 @@ static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->off += n;
             return (ssize_t)n;
         }
-        if (s->left == 0)
+        if (s->left == 0 || keys_watch_revoked(&s->key))
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (fill(s) > 0)
             continue;
@@ -136,6 +139,7 @@ enum MHD_Result api_events(struct api *a, struct MHD_Connection *c, struct api_r
                            .left = limit ? limit : UINT64_MAX,
                            .follow = follow,
                            .fd = api_conn_fd(c)};
+    keys_watch_init(&s->key, a->keys, rq->tenant);
     if ((sandbox && !(s->sandbox = strdup(sandbox))) || (type && !(s->type = strdup(type)))) {
         ev_free(s);
         return MHD_NO;

@@ -2,7 +2,9 @@
  * NDJSON body fed from the guest call event by event; when the client goes
  * away (a failed write, or a hang-up seen while the command is quiet) the
  * response is dropped, which ends the guest call with CANCEL and so kills an
- * exec's tree. A log follow ends the same way and leaves the process alone. */
+ * exec's tree. A log follow ends the same way and leaves the process alone.
+ * Over TCP a stream also ends when the API key that let it in is revoked:
+ * with an "unauthorized" error line, then the end of the response. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include "api.h"
 #include "base/enc.h"
 #include "errmap.h"
+#include "keys.h"
 #include "manager-proc.h"
 #include "proto/limits.h"
 #include "proto/msg.h"
@@ -24,6 +27,7 @@ struct nd {
     int fd;     /* the client's socket, for the hang-up check */
     bool exec;  /* exit events carry the exec's fields */
     bool end;
+    struct key_watch key; /* the API key that let the request in */
     char *line; /* the event being sent */
     size_t len, off;
 };
@@ -62,7 +66,11 @@ static bool next_line(struct nd *s)
 {
     struct mstream_event ev = {0};
     _cleanup_err_ struct runra_err *e = NULL;
-    int r = mstream_next(s->ms, STREAM_SLICE_MS, &ev, &e);
+    int r;
+    if (keys_watch_revoked(&s->key))
+        r = err_set(&e, ENOKEY, "API key revoked");
+    else
+        r = mstream_next(s->ms, STREAM_SLICE_MS, &ev, &e);
     if (r == 0)
         return false;
     json_t *j = NULL;
@@ -132,7 +140,8 @@ static void nd_free(void *cls)
     free(s);
 }
 
-static enum MHD_Result respond_stream(struct MHD_Connection *c, struct mstream *ms, bool exec)
+static enum MHD_Result respond_stream(struct api *a, struct MHD_Connection *c,
+                                      struct api_req *rq, struct mstream *ms, bool exec)
 {
     struct nd *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -140,6 +149,7 @@ static enum MHD_Result respond_stream(struct MHD_Connection *c, struct mstream *
         return MHD_NO;
     }
     *s = (struct nd){.ms = ms, .fd = api_conn_fd(c), .exec = exec};
+    keys_watch_init(&s->key, a->keys, rq->tenant);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, nd_read, s, nd_free);
     if (!resp) {
@@ -160,7 +170,7 @@ enum MHD_Result api_exec_stream(struct api *a, struct MHD_Connection *c, struct 
     int r = manager_exec_stream_open(a->m, rq->match.id, o, &ms, &e);
     if (r < 0)
         return api_respond_err(c, r, e);
-    return respond_stream(c, ms, true);
+    return respond_stream(a, c, rq, ms, true);
 }
 
 /* The {proc} segment: a pid or a tag. */
@@ -354,7 +364,7 @@ enum MHD_Result api_proc_logs(struct api *a, struct MHD_Connection *c, struct ap
         r = manager_proc_logs_open(a->m, rq->match.id, rq->match.proc, tail, follow, &ms, &e);
     if (r < 0)
         return api_respond_err(c, r, e);
-    return respond_stream(c, ms, false);
+    return respond_stream(a, c, rq, ms, false);
 }
 
 enum MHD_Result api_proc_stdin(struct api *a, struct MHD_Connection *c, struct api_req *rq)
@@ -401,7 +411,17 @@ enum MHD_Result api_proc_signal(struct api *a, struct MHD_Connection *c, struct 
     return api_respond_json(c, 200, json_pack("{s:i}", "signal", sig));
 }
 
-static bool wait_gone(void *ud) { return api_client_gone(*(int *)ud); }
+/* A wait ends early when its client leaves or its API key is revoked. */
+struct waiter {
+    int fd;
+    struct key_watch key;
+};
+
+static bool wait_gone(void *ud)
+{
+    struct waiter *w = ud;
+    return keys_watch_revoked(&w->key) || api_client_gone(w->fd);
+}
 
 enum MHD_Result api_proc_wait(struct api *a, struct MHD_Connection *c, struct api_req *rq)
 {
@@ -421,10 +441,13 @@ enum MHD_Result api_proc_wait(struct api *a, struct MHD_Connection *c, struct ap
     if (timeout < 0 || (uint64_t)timeout > RUNRA_TIMEOUT_MAX_MS)
         return api_respond_errf(c, EINVAL, "timeoutMs must be 0 to %llu",
                                 (unsigned long long)RUNRA_TIMEOUT_MAX_MS);
-    int fd = api_conn_fd(c);
+    struct waiter w = {.fd = api_conn_fd(c)};
+    keys_watch_init(&w.key, a->keys, rq->tenant);
     struct exec_exit x = {0};
-    r = manager_proc_wait(a->m, rq->match.id, rq->match.proc, (uint64_t)timeout, wait_gone, &fd,
+    r = manager_proc_wait(a->m, rq->match.id, rq->match.proc, (uint64_t)timeout, wait_gone, &w,
                           &x, &e);
+    if (r == -ECANCELED && w.key.revoked)
+        return api_respond_errf(c, ENOKEY, "API key revoked");
     if (r == -ECANCELED)
         return MHD_NO; /* the client left; nobody to answer */
     if (r < 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "keys.h"
 #include "manager-search.h"
 #include "proto/msg.h"
 
@@ -67,9 +68,12 @@ static json_t *result_json(const struct search_result *res)
 }
 
 /* A streamed search: one JSON line per match, as the guest finds them, then
- * {"done":true,...}; an error after the first line is an {"error":...} line. */
+ * {"done":true,...}; an error after the first line is an {"error":...} line.
+ * Over TCP, a revoked API key ends it with such a line, checked between
+ * lines; a search quiet in the guest ends with its own timeout. */
 struct sstream {
     struct search_stream *st;
+    struct key_watch key; /* the API key that let the request in */
     struct search_matches batch;
     size_t next;    /* the next record of batch to send */
     bool over;      /* the summary line is out */
@@ -88,6 +92,15 @@ static void ss_set_line(struct sstream *s, char *text)
 /* Fills s->line with the next line; false at the end. */
 static bool ss_next_line(struct sstream *s)
 {
+    if (!s->over && keys_watch_revoked(&s->key)) {
+        s->over = true;
+        search_matches_done(&s->batch);
+        s->next = 0;
+        char *t = strdup("{\"error\":{\"code\":\"unauthorized\","
+                         "\"message\":\"API key revoked\"}}\n");
+        ss_set_line(s, t);
+        return t != NULL;
+    }
     while (s->next >= s->batch.n && !s->over) {
         search_matches_done(&s->batch);
         s->next = 0;
@@ -168,7 +181,8 @@ static void ss_free(void *cls)
     free(s);
 }
 
-static enum MHD_Result respond_search_stream(struct MHD_Connection *c, struct search_stream *st)
+static enum MHD_Result respond_search_stream(struct api *a, struct MHD_Connection *c,
+                                             struct api_req *rq, struct search_stream *st)
 {
     struct sstream *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -176,6 +190,7 @@ static enum MHD_Result respond_search_stream(struct MHD_Connection *c, struct se
         return MHD_NO;
     }
     s->st = st;
+    keys_watch_init(&s->key, a->keys, rq->tenant);
     /* The first answer decides between an HTTP error (a bad pattern or
      * path fails at once) and a 200 stream. */
     _cleanup_err_ struct runra_err *e = NULL;
@@ -251,7 +266,7 @@ enum MHD_Result api_search(struct api *a, struct MHD_Connection *c, struct api_r
             json_decref(j);
             if (r < 0)
                 return api_respond_err(c, r, e);
-            return respond_search_stream(c, st);
+            return respond_search_stream(a, c, rq, st);
         }
         r = manager_search(a->m, rq->match.id, req, &res, &e);
     }

@@ -4,13 +4,16 @@
  * client's socket: a closed client ends the response, which cancels the
  * guest call and frees its inotify watches. The guest's first event,
  * {"type":"ready"}, is already waiting when the response starts, so the
- * headers (which libmicrohttpd sends with the first body bytes) go at once. */
+ * headers (which libmicrohttpd sends with the first body bytes) go at once.
+ * Over TCP the response also ends, between two lines, once the API key
+ * that let it in is revoked. */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "api.h"
+#include "keys.h"
 #include "manager-watch.h"
 #include "proto/msg.h"
 
@@ -19,16 +22,22 @@
 struct watch_resp {
     struct watch_stream *st;
     int client_fd;
+    struct key_watch key;
+    bool mid_line; /* the last bytes sent did not end a line */
 };
 
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct watch_resp *w = cls;
     for (;;) {
+        if (!w->mid_line && keys_watch_revoked(&w->key))
+            return MHD_CONTENT_READER_END_OF_STREAM;
         _cleanup_err_ struct runra_err *e = NULL;
         ssize_t n = watch_stream_read(w->st, buf, max, WATCH_SLICE_MS, &e);
-        if (n > 0)
+        if (n > 0) {
+            w->mid_line = buf[n - 1] != '\n';
             return n;
+        }
         if (n != -ETIMEDOUT)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (w->client_fd >= 0 && api_client_gone(w->client_fd))
@@ -66,6 +75,7 @@ enum MHD_Result api_watch(struct api *a, struct MHD_Connection *c, struct api_re
         return api_respond_err(c, r, e);
     }
     w->client_fd = api_conn_fd(c);
+    keys_watch_init(&w->key, a->keys, rq->tenant);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read_cb, w, read_free);
     if (!resp) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@ struct keys {
     pthread_mutex_t lock;
     struct store_key *v;
     size_t n;
+    /* Keys removed so far, bumped under lock with the removal itself: a
+     * watch that read it before taking the lock and then found its key
+     * cannot miss a removal (see keys_watch_revoked). */
+    _Atomic uint64_t removals;
 };
 
 int keys_new(struct store *store, struct keys **ret, struct runra_err **err)
@@ -118,8 +123,10 @@ int keys_remove(struct keys *k, const char *id, struct runra_err **err)
     for (size_t i = 0; i < k->n; i++)
         if (!strcmp(k->v[i].id, id)) {
             r = k->store ? store_key_delete(k->store, id, err) : 0;
-            if (r >= 0)
+            if (r >= 0) {
                 k->v[i] = k->v[--k->n];
+                atomic_fetch_add(&k->removals, 1);
+            }
             break;
         }
     pthread_mutex_unlock(&k->lock);
@@ -155,4 +162,39 @@ bool keys_check(struct keys *k, const char *authorization, char ret_id[32])
     }
     pthread_mutex_unlock(&k->lock);
     return ok;
+}
+
+/* Never equal to k->removals, so a new watch looks its key up at the first
+ * call: the key may have gone between gate() and the watch's start. */
+#define WATCH_UNSEEN UINT64_MAX
+
+void keys_watch_init(struct key_watch *w, struct keys *k, const char *id)
+{
+    *w = (struct key_watch){.k = id && id[0] ? k : NULL, .seen = WATCH_UNSEEN};
+    if (w->k)
+        snprintf(w->id, sizeof(w->id), "%s", id);
+}
+
+bool keys_watch_revoked(struct key_watch *w)
+{
+    if (!w->k || w->revoked)
+        return w->revoked;
+    /* Why this cannot miss a removal: the count is read before the lock.
+     * A removal of our key bumps it in the same critical section that
+     * drops the key, so either that section ran before our lookup below
+     * (the key is missing now) or it runs after it (the count moves past
+     * what we record, and the next call looks again). */
+    uint64_t now = atomic_load(&w->k->removals);
+    if (now == w->seen)
+        return false;
+    bool present = false;
+    pthread_mutex_lock(&w->k->lock);
+    for (size_t i = 0; i < w->k->n && !present; i++)
+        present = !strcmp(w->k->v[i].id, w->id);
+    pthread_mutex_unlock(&w->k->lock);
+    if (present)
+        w->seen = now;
+    else
+        w->revoked = true;
+    return w->revoked;
 }
