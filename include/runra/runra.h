@@ -354,6 +354,24 @@ int runra_port_list(runra_client *c, const char *id, struct runra_port **ret, si
                     struct runra_error **err);
 int runra_port_remove(runra_client *c, const char *id, uint16_t port, struct runra_error **err);
 
+/* The sandbox tools a model calls (sandbox_exec, sandbox_read_file, ...). */
+/* Their definitions as a JSON array (text; caller frees) in format:
+ * "openai-chat" (NULL), "openai-responses", "anthropic" or "mcp". */
+int runra_tools_list(runra_client *c, const char *format, char **ret_json,
+                     struct runra_error **err);
+struct runra_tool_result {
+    char *content;         /* the text the model should read */
+    bool is_error;         /* the tool ran and failed (a bad path, a non-zero exit, ...) */
+    char *structured_json; /* the same as a JSON object */
+};
+/* Runs tool name in sandbox id with arguments_json (a JSON object's text;
+ * NULL: {}). A tool that fails is a result with is_error; a call runrad
+ * cannot take (unknown tool, bad arguments: EINVAL) or a sandbox that is
+ * not there or not usable is an error. */
+int runra_tool_call(runra_client *c, const char *id, const char *name, const char *arguments_json,
+                    struct runra_tool_result *ret, struct runra_error **err);
+void runra_tool_result_done(struct runra_tool_result *r);
+
 /* ---- files ------------------------------------------------------------- */
 
 enum runra_file_type {

@@ -66,6 +66,10 @@ extern const char cli_usage_events[];
 /* cmd-net.c */
 int cmd_net(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_net[];
+/* cmd-tools.c */
+int cmd_tools(struct cli *cli, int argc, char **argv);
+int cmd_mcp(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_tools[], cli_usage_mcp[];
 /* cmd-port.c */
 int cmd_port(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_port[];

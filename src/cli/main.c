@@ -28,6 +28,8 @@ const struct cli_command cli_commands[] = {
       cli_usage_net },
     { "port", cmd_port, "expose a sandbox's TCP port on 127.0.0.1 (ls, rm)", cli_usage_port },
     { "search", cmd_search, "search file contents in a sandbox (regex)", cli_usage_search },
+    { "tools", cmd_tools, "print the sandbox tools' definitions for a model API", cli_usage_tools },
+    { "mcp", cmd_mcp, "serve the sandbox tools to an MCP client over stdio", cli_usage_mcp },
     { "health", cmd_health, "check runrad", cli_usage_health },
     { "version", cmd_version, "print versions", cli_usage_version },
     { "help", cmd_help, "show help for a command", cli_usage_help },

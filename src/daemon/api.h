@@ -73,6 +73,8 @@ int api_query_u64(struct MHD_Connection *c, const char *key, uint64_t *ret,
 int api_body_json(struct api_req *rq, json_t **ret, struct runra_err **err);
 
 enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_tools_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_tool_call(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 enum MHD_Result api_metrics(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 /* api-keys.c (admin only). */
 enum MHD_Result api_keys_create(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -67,6 +67,8 @@ static const api_handler handlers[] = {
     [ROUTE_PORT_ADD] = api_port_add,
     [ROUTE_PORT_LIST] = api_port_list,
     [ROUTE_PORT_REMOVE] = api_port_remove,
+    [ROUTE_TOOLS] = api_tools_list,
+    [ROUTE_TOOL_CALL] = api_tool_call,
 };
 
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *j)

@@ -49,6 +49,8 @@ static const struct route routes[] = {
     {"GET", "/v1/sandboxes/{id}/ports", ROUTE_PORT_LIST, BODY_NONE},
     /* The port travels in the {proc} segment; its handler checks it. */
     {"DELETE", "/v1/sandboxes/{id}/ports/{proc}", ROUTE_PORT_REMOVE, BODY_NONE},
+    {"GET", "/v1/tools", ROUTE_TOOLS, BODY_NONE},
+    {"POST", "/v1/sandboxes/{id}/tools/call", ROUTE_TOOL_CALL, BODY_JSON},
 };
 
 const struct route *router_table(size_t *ret_n)

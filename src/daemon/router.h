@@ -46,6 +46,8 @@ enum route_id {
     ROUTE_PORT_ADD,
     ROUTE_PORT_LIST,
     ROUTE_PORT_REMOVE,
+    ROUTE_TOOLS,
+    ROUTE_TOOL_CALL,
 };
 
 enum route_body { BODY_NONE, BODY_JSON, BODY_STREAM };
