@@ -98,6 +98,12 @@ struct runra_network {
     const char *const *deny;        /* NULL-terminated, or NULL */
 };
 
+struct runra_mount {
+    const char *source; /* absolute host path */
+    const char *target; /* absolute path inside */
+    bool read_only;
+};
+
 struct runra_sandbox_spec {
     const char *image;   /* "host" by default */
     const char *backend; /* "ns" by default */
@@ -112,6 +118,10 @@ struct runra_sandbox_spec {
     bool auto_resume; /* work on a paused sandbox resumes it (else: EBUSY) */
     const char *on_timeout; /* "destroy" (default) or "pause" at timeout_ms */
     bool persist; /* the disk outlives its processes (host reboots): resume restarts it */
+    const struct runra_kv *secrets; /* like env, never shown back; may be NULL */
+    size_t n_secrets;
+    const struct runra_mount *mounts; /* host paths bound inside (admin only) */
+    size_t n_mounts;
 };
 
 struct runra_sandbox {

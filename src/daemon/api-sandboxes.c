@@ -24,7 +24,25 @@ static json_t *network_json(const char *text)
     return out ? out : json_pack("{s:s}", "mode", "none");
 }
 
+static json_t *sandbox_json_base(const struct sandbox_info *i);
+
 static json_t *sandbox_json(const struct sandbox_info *i)
+{
+    json_t *j = sandbox_json_base(i);
+    json_t *mounts = json_array();
+    for (size_t k = 0; j && mounts && k < i->spec->nmounts; k++)
+        json_array_append_new(mounts, json_pack("{s:s,s:s,s:b}", "source",
+                                                i->spec->mounts[k].source, "target",
+                                                i->spec->mounts[k].target, "readOnly",
+                                                i->spec->mounts[k].readonly));
+    if (j && mounts)
+        json_object_set_new(j, "mounts", mounts);
+    else
+        json_decref(mounts);
+    return j;
+}
+
+static json_t *sandbox_json_base(const struct sandbox_info *i)
 {
     const struct sandbox_spec *s = i->spec;
     json_t *meta = json_object();
@@ -97,6 +115,10 @@ enum MHD_Result api_sandbox_create(struct api *a, struct MHD_Connection *c, stru
         r = spec_parse_json(rq->body ? rq->body : "{}", rq->body ? rq->body_len : 2, &spec, &e);
     if (r >= 0 && spec->network)
         r = manager_net_check(spec->network, &e);
+    /* Host paths are the host admin's to hand out, never an API key's. */
+    if (r >= 0 && spec->nmounts && a->tcp)
+        r = err_set(&e, EPERM, "mounts of host paths are only for the admin (runrad's unix "
+                               "socket)");
     if (r >= 0)
         snprintf(spec->owner, sizeof(spec->owner), "%s", rq->tenant);
     if (r < 0) {

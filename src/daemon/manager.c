@@ -719,8 +719,9 @@ static struct sandbox *pool_take(struct manager *m, const struct sandbox_spec *s
             m->pool_count--;
             break;
         }
-    if (!found && m->cfg.pool_size > 0) {
-        /* Remember this shape so the next create like it is warm. */
+    if (!found && m->cfg.pool_size > 0 && spec->nmounts == 0) {
+        /* Remember this shape so the next create like it is warm (one
+         * with host mounts is never pooled: its box is its own). */
         struct sandbox_spec *copy = NULL;
         if (spec_dup(spec, &copy) >= 0) {
             spec_free(m->shapes[POOL_SHAPES - 1]);
@@ -987,10 +988,38 @@ size_t manager_pool_count(struct manager *m)
     return n;
 }
 
+/* A host mount's source must exist and must not hold, or be inside, the
+ * daemon's own state (other sandboxes' disks, the store, the socket). */
+static int check_mounts(struct manager *m, const struct sandbox_spec *spec,
+                        struct runra_err **err)
+{
+    for (size_t i = 0; i < spec->nmounts; i++) {
+        char real[PATH_MAX];
+        const char *src = spec->mounts[i].source;
+        if (!realpath(src, real))
+            return err_sys(err, errno == ENOENT ? EINVAL : errno, "mounts[%zu].source '%s'", i,
+                           src);
+        const char *mine[] = {m->cfg.state_dir, m->cfg.socket_path};
+        for (size_t k = 0; k < ARRAY_SIZE(mine); k++) {
+            size_t a = strlen(real), b = strlen(mine[k]);
+            bool holds = (a == 1) || (a <= b && !strncmp(real, mine[k], a) &&
+                                      (mine[k][a] == '/' || mine[k][a] == 0));
+            bool inside = b < a && !strncmp(real, mine[k], b) && real[b] == '/';
+            if (holds || inside)
+                return err_set(err, EPERM, "mounts[%zu].source '%s' would expose runrad's own "
+                                           "state", i, src);
+        }
+    }
+    return 0;
+}
+
 int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
                    struct runra_err **err)
 {
     _cleanup_(spec_freep) struct sandbox_spec *sp = spec;
+    int cr = check_mounts(m, sp, err);
+    if (cr < 0)
+        return cr;
     pthread_mutex_lock(&m->lock);
     bool stopping = m->stopping;
     pthread_mutex_unlock(&m->lock);

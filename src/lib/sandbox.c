@@ -132,6 +132,23 @@ static int spec_to_json(const struct runra_sandbox_spec *spec, json_t *o, struct
         r = jb_bool(o, "autoResume", 1, err);
     if (r >= 0 && spec->persist)
         r = jb_bool(o, "persist", 1, err);
+    if (r >= 0 && spec->n_secrets)
+        r = jb_kv(o, "secrets", spec->secrets, spec->n_secrets, err);
+    if (r >= 0 && spec->n_mounts) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < spec->n_mounts; i++) {
+            const struct runra_mount *m = &spec->mounts[i];
+            if (!m->source || !m->target ||
+                json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "source", m->source,
+                                                   "target", m->target, "readOnly",
+                                                   m->read_only)) < 0) {
+                json_decref(a);
+                a = NULL;
+            }
+        }
+        if (!a || json_object_set_new(o, "mounts", a) < 0)
+            r = lib_err_set(err, EINVAL, "bad mounts");
+    }
     if (r >= 0)
         r = jb_str(o, "onTimeout", spec->on_timeout, err);
     if (r >= 0 && spec->network.mode) {

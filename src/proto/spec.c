@@ -43,6 +43,10 @@ void spec_free(struct sandbox_spec *s)
     kv_list_done(&s->metadata);
     kv_list_done(&s->env);
     kv_list_done(&s->secrets);
+    for (size_t i = 0; i < s->nmounts; i++) {
+        free(s->mounts[i].source);
+        free(s->mounts[i].target);
+    }
     free(s);
 }
 
@@ -131,6 +135,71 @@ int spec_parse_on_timeout(const char *s, bool *ret_pause, struct runra_err **err
     return err_set(err, EINVAL, "onTimeout must be \"destroy\" or \"pause\"");
 }
 
+/* An absolute path without "." or ".." segments, empty segments or NUL. */
+static bool clean_abs_path(const char *p)
+{
+    if (p[0] != '/' || strlen(p) > RUNRA_PATH_MAX)
+        return false;
+    for (const char *seg = p; *seg;) {
+        seg++; /* past the '/' */
+        size_t n = strcspn(seg, "/");
+        if ((n == 0 && seg[0]) || (n == 1 && seg[0] == '.') ||
+            (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return false;
+        seg += n;
+    }
+    return strcmp(p, "/") != 0;
+}
+
+/* Targets that would shadow what the sandbox is made of. */
+static bool target_reserved(const char *t)
+{
+    static const char *const tops[] = {"/proc", "/sys", "/dev", "/usr", "/etc", "/bin", "/sbin",
+                                       "/lib", "/lib32", "/lib64", "/libx32", "/run"};
+    for (size_t i = 0; i < ARRAY_SIZE(tops); i++) {
+        size_t n = strlen(tops[i]);
+        if (!strncmp(t, tops[i], n) && (t[n] == 0 || t[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+static int mounts_from_json(json_t *a, struct sandbox_spec *s, struct runra_err **err)
+{
+    if (!json_is_array(a) || json_array_size(a) > SPEC_MOUNTS_MAX)
+        return err_set(err, EINVAL, "mounts must be an array of at most %d mounts",
+                       SPEC_MOUNTS_MAX);
+    size_t i;
+    json_t *m;
+    json_array_foreach(a, i, m) {
+        const char *src = NULL, *dst = NULL;
+        int ro = 0;
+        json_error_t je;
+        if (json_unpack_ex(m, &je, JSON_STRICT, "{s:s,s:s,s?b}", "source", &src, "target", &dst,
+                           "readOnly", &ro) < 0)
+            return err_set(err, EINVAL, "mounts[%zu]: %s", i, je.text);
+        if (!clean_abs_path(src))
+            return err_set(err, EINVAL, "mounts[%zu].source must be a clean absolute host path "
+                                        "other than /", i);
+        if (!clean_abs_path(dst) || target_reserved(dst))
+            return err_set(err, EINVAL, "mounts[%zu].target must be a clean absolute path "
+                                        "outside /proc, /sys, /dev, /usr, /etc, /run and the "
+                                        "system dirs", i);
+        for (size_t k = 0; k < s->nmounts; k++)
+            if (!strcmp(s->mounts[k].target, dst))
+                return err_set(err, EINVAL, "mounts[%zu].target '%s' is used twice", i, dst);
+        struct sandbox_mount *sm = &s->mounts[s->nmounts];
+        if (!(sm->source = strdup(src)) || !(sm->target = strdup(dst))) {
+            free(sm->source);
+            sm->source = NULL;
+            return -ENOMEM;
+        }
+        sm->readonly = ro;
+        s->nmounts++;
+    }
+    return 0;
+}
+
 int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err)
 {
     json_error_t je;
@@ -142,11 +211,12 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
     json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL, *sec = NULL;
     int auto_resume = 0, persist = 0;
     const char *on_timeout = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o,s?b}",
+    json_t *mounts = NULL;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o,s?b,s?o}",
                        "image", &image, "backend", &backend, "resources", &res, "timeoutMs",
                        &timeout, "metadata", &meta, "env", &env, "workdir", &workdir, "network",
                        &net, "autoResume", &auto_resume, "onTimeout", &on_timeout, "secrets",
-                       &sec, "persist", &persist) < 0) {
+                       &sec, "persist", &persist, "mounts", &mounts) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
     }
@@ -230,6 +300,8 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
         goto out;
     s->auto_resume = auto_resume;
     s->persist = persist;
+    if (mounts && (r = mounts_from_json(mounts, s, err)) < 0)
+        goto out;
     if (on_timeout && (r = spec_parse_on_timeout(on_timeout, &s->pause_on_timeout, err)) < 0)
         goto out;
     if (net && !json_is_null(net)) {
@@ -284,6 +356,14 @@ int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
         json_object_set_new(j, "onTimeout", json_string("pause"));
     if (s->persist)
         json_object_set_new(j, "persist", json_true());
+    if (s->nmounts) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < s->nmounts; i++)
+            json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "source", s->mounts[i].source,
+                                               "target", s->mounts[i].target, "readOnly",
+                                               s->mounts[i].readonly));
+        json_object_set_new(j, "mounts", a);
+    }
     if (s->network) {
         json_t *n = json_loads(s->network, 0, NULL);
         if (!n) {
@@ -316,5 +396,5 @@ bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b)
            !strcmp(a->workdir, b->workdir) && a->resources.cpu == b->resources.cpu &&
            a->resources.memory_mb == b->resources.memory_mb &&
            a->resources.pids == b->resources.pids && a->resources.disk_mb == b->resources.disk_mb &&
-           a->persist == b->persist;
+           a->persist == b->persist && a->nmounts == 0 && b->nmounts == 0;
 }

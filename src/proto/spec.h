@@ -26,6 +26,14 @@ struct sandbox_resources {
     uint64_t disk_mb;
 };
 
+/* A host path bound into the sandbox (admin only; see docs/security.md). */
+struct sandbox_mount {
+    char *source;   /* absolute host path */
+    char *target;   /* absolute path inside */
+    bool readonly;
+};
+#define SPEC_MOUNTS_MAX 16
+
 struct sandbox_spec {
     char *image;         /* "host" for now */
     char *backend;       /* "ns" */
@@ -49,6 +57,9 @@ struct sandbox_spec {
      * else that ended them while runrad was away) resume starts it again
      * on the same files. */
     bool persist;
+    /* Host paths bound into the sandbox, idmapped to its root. */
+    struct sandbox_mount mounts[SPEC_MOUNTS_MAX];
+    size_t nmounts;
     /* Set by the daemon, never parsed or written: the creating API key. */
     char owner[32];
 };
@@ -64,7 +75,7 @@ int spec_new_default(struct sandbox_spec **ret);
 int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret);
 int spec_dup(const struct sandbox_spec *s, struct sandbox_spec **ret);
 /* True when two specs need the same box: image, backend, resources, workdir,
- * persist.
+ * persist, mounts.
  * (env, metadata and timeout are applied by the manager, not the box.) */
 bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b);
 void spec_free(struct sandbox_spec *s);

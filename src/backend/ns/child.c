@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/ns/caps.h"
@@ -68,6 +70,70 @@ static int step_open_root(struct ns_child_ctx *x, struct runra_err **err)
     return 0;
 }
 
+/* Makes target (a clean absolute path) beneath rootfd: directories on the
+ * way, and the last component as a directory or an empty file. Each step
+ * resolves within the step before, so a symlink on a reused disk can only
+ * lead elsewhere inside the sandbox's own root. */
+static int make_mount_point(int rootfd, const char *target, bool dir, struct runra_err **err)
+{
+    _cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+    if (cur < 0)
+        return err_sys(err, errno, "dup root");
+    char comp[256];
+    for (const char *p = target; *p;) {
+        while (*p == '/')
+            p++;
+        size_t n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        if (n >= sizeof(comp))
+            return err_set(err, ENAMETOOLONG, "mount target '%s'", target);
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        p += n;
+        bool last = strspn(p, "/") == strlen(p);
+        if (!last || dir) {
+            if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
+                return err_sys(err, errno, "create mount point '%s'", target);
+        } else {
+            int fd = openat(cur, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd < 0 && errno != EEXIST && errno != EISDIR)
+                return err_sys(err, errno, "create mount point '%s'", target);
+            if (fd >= 0)
+                close(fd);
+        }
+        if (last)
+            break;
+        int next = -1;
+        int r = ns_mnt_open(cur, comp, O_PATH | O_DIRECTORY, &next);
+        if (r < 0)
+            return err_sys(err, r, "mount point '%s'", target);
+        close(cur);
+        cur = next;
+    }
+    return 0;
+}
+
+/* The host mounts the daemon made (idmapped, detached) go onto their
+ * targets in the new root, over whatever the disk has there. */
+static int step_mounts(struct ns_child_ctx *x, struct runra_err **err)
+{
+    for (size_t i = 0; i < x->c->nmounts; i++) {
+        int fd = x->c->mount_fds[i];
+        const char *target = x->c->mount_targets[i];
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return err_sys(err, errno, "host mount for '%s'", target);
+        int r = make_mount_point(x->rootfd, target, S_ISDIR(st.st_mode), err);
+        if (r >= 0)
+            r = ns_mnt_attach(fd, x->rootfd, target, err);
+        close(fd);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int step_nnp(struct ns_child_ctx *x, struct runra_err **err) { return ns_nnp_apply(err); }
 
 static int step_dumpable(struct ns_child_ctx *x, struct runra_err **err)
@@ -102,6 +168,7 @@ static const struct {
     {"root skeleton", ns_rootfs_skeleton},
     {"host binds", ns_rootfs_host},
     {"masks", ns_rootfs_masks},
+    {"host mounts", step_mounts},
     {"proc", ns_kernfs_proc},
     {"sys", ns_kernfs_sys},
     {"dev", ns_devfs_build},

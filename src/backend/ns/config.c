@@ -24,6 +24,9 @@ void ns_config_done(struct ns_config *c)
     free(c->image);
     free(c->workdir);
     strv_free(c->hide);
+    for (size_t i = 0; i < c->nmounts; i++)
+        free(c->mount_targets[i]);
+    c->nmounts = 0;
     *c = (struct ns_config){.listen_fd = -1, .root_fd = -1};
 }
 
@@ -86,6 +89,14 @@ int ns_config_to_argv(const struct ns_config *c, char ***ret_argv)
         r = push_fd(&b, "--listen-fd", c->listen_fd);
     for (size_t i = 0; r >= 0 && c->hide && c->hide[i]; i++)
         r = push_opt(&b, "--hide", c->hide[i]);
+    for (size_t i = 0; r >= 0 && i < c->nmounts; i++) {
+        char *v = NULL;
+        if (asprintf(&v, "%d:%s", c->mount_fds[i], c->mount_targets[i]) < 0)
+            r = -ENOMEM;
+        else
+            r = push_opt(&b, "--mount", v);
+        free(v);
+    }
     if (r < 0) {
         strv_free(b.v);
         return r;
@@ -202,6 +213,25 @@ static int parse_into(int argc, char **argv, struct ns_config *c, struct runra_e
             if (!(v[nhide] = strdup(val)))
                 return -ENOMEM;
             v[++nhide] = NULL;
+            r = 0;
+        } else if (!strcmp(opt, "--mount")) {
+            /* FD:TARGET, TARGET a clean absolute path inside. */
+            const char *colon = strchr(val, ':');
+            char fdtext[16];
+            int fd = -1;
+            if (!colon || colon == val || (size_t)(colon - val) >= sizeof(fdtext))
+                return err_set(err, EINVAL, "ns config: bad --mount");
+            memcpy(fdtext, val, (size_t)(colon - val));
+            fdtext[colon - val] = 0;
+            if (parse_fd(fdtext, &fd) < 0 || !path_ok(colon + 1, RUNRA_PATH_MAX) ||
+                !strcmp(colon + 1, "/"))
+                return err_set(err, EINVAL, "ns config: bad --mount");
+            if (c->nmounts == NS_CONFIG_MOUNTS_MAX)
+                return err_set(err, E2BIG, "ns config: more than %d --mount",
+                               NS_CONFIG_MOUNTS_MAX);
+            if (!(c->mount_targets[c->nmounts] = strdup(colon + 1)))
+                return -ENOMEM;
+            c->mount_fds[c->nmounts++] = fd;
             r = 0;
         } else {
             return err_set(err, EINVAL, "ns config: unknown option '%.32s'", opt);

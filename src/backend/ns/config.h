@@ -5,6 +5,8 @@
 
 #include "base/err.h"
 
+#define NS_CONFIG_MOUNTS_MAX 16
+
 struct ns_config {
     char *root;     /* host path of the sandbox's writable root fs (already mounted) */
     char *hostname; /* the sandbox id */
@@ -16,6 +18,11 @@ struct ns_config {
      * open root by path. The daemon passes one because root lies in its 0700
      * state dir, which the sandbox's root (another host uid) cannot search. */
     int root_fd;
+    /* Host mounts the daemon made (detached, idmapped): fd i is attached at
+     * mount_targets[i] inside the root before pivot_root. */
+    int mount_fds[NS_CONFIG_MOUNTS_MAX];
+    char *mount_targets[NS_CONFIG_MOUNTS_MAX];
+    size_t nmounts;
 };
 
 /* Bounds the parser enforces. */

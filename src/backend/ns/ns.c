@@ -20,6 +20,7 @@
 #include "backend/ns/config.h"
 #include "backend/ns/disk.h"
 #include "backend/ns/handshake.h"
+#include "backend/ns/idmap.h"
 #include "backend/ns/spawn.h"
 #include "base/util.h"
 #include "proto/msg.h"
@@ -27,6 +28,7 @@
 /* fd numbers runra-init finds its listening socket and root at. */
 #define INIT_LISTEN_FD 3
 #define INIT_ROOT_FD 4
+#define INIT_MOUNT_FD0 5 /* host mounts: 5, 6, ... */
 #define HELLO_TIMEOUT_MS 10000
 #define KILL_TIMEOUT_MS 10000
 
@@ -159,6 +161,25 @@ static void u_socket(struct create *c) { unlink(c->b->sock); }
 static int c_spawn(struct create *c, struct runra_err **err)
 {
     const struct backend_create_args *a = c->a;
+    /* Host mounts are made here, idmapped to the sandbox's root, and handed
+     * to runra-init to attach inside. */
+    int mfds[NS_CONFIG_MOUNTS_MAX], mtargets[NS_CONFIG_MOUNTS_MAX];
+    size_t nm = 0;
+    int r = 0;
+    if (a->spec->nmounts > NS_CONFIG_MOUNTS_MAX)
+        return err_set(err, E2BIG, "too many mounts");
+    for (; nm < a->spec->nmounts; nm++) {
+        const struct sandbox_mount *sm = &a->spec->mounts[nm];
+        r = ns_idmap_mount(sm->source, sm->readonly, a->uid_base, &mfds[nm], err);
+        if (r < 0)
+            break;
+        mtargets[nm] = INIT_MOUNT_FD0 + (int)nm;
+    }
+    if (r < 0) {
+        for (size_t i = 0; i < nm; i++)
+            close(mfds[i]);
+        return r;
+    }
     struct ns_config cfg = {
         .root = (char *)ns_disk_root(c->b->disk),
         .hostname = (char *)a->id,
@@ -167,11 +188,19 @@ static int c_spawn(struct create *c, struct runra_err **err)
         .hide = (char **)a->hide,
         .listen_fd = INIT_LISTEN_FD,
         .root_fd = INIT_ROOT_FD,
+        .nmounts = nm,
     };
+    for (size_t i = 0; i < nm; i++) {
+        cfg.mount_fds[i] = mtargets[i];
+        cfg.mount_targets[i] = a->spec->mounts[i].target;
+    }
     char **argv = NULL;
-    int r = ns_config_to_argv(&cfg, &argv);
-    if (r < 0)
+    r = ns_config_to_argv(&cfg, &argv);
+    if (r < 0) {
+        for (size_t i = 0; i < nm; i++)
+            close(mfds[i]);
         return err_sys(err, r, "runra-init argv");
+    }
     struct ns_spawn_args sa = {
         .init_path = a->init_path,
         .argv = argv,
@@ -181,9 +210,14 @@ static int c_spawn(struct create *c, struct runra_err **err)
         .root_target = INIT_ROOT_FD,
         .uid_base = a->uid_base,
         .cg = c->b->cg,
+        .extra_fds = mfds,
+        .extra_targets = mtargets,
+        .nextra = nm,
     };
     r = ns_spawn(&sa, &c->b->pid, &c->b->pidfd, err);
     strv_free(argv);
+    for (size_t i = 0; i < nm; i++)
+        close(mfds[i]);
     /* Only runra-init holds the listening socket from here on, so the
      * connection breaks (rather than hangs) if it dies. */
     close(c->listen_fd);

@@ -22,7 +22,7 @@
 
 /* Where the child keeps its helper fds: above every fd number it is asked
  * to produce, so the dup3()s onto 0-2 and the targets never clobber them. */
-#define HIGH_FD 16
+#define HIGH_FD 64
 
 /* What the child reports on its error pipe when it fails before exec. */
 struct child_fail {
@@ -38,6 +38,9 @@ static const char *const stage_names[] = {
 struct plan {
     int sync_rd, sync_wr, fail_rd, fail_wr, devnull, exec_fd;
     int listen_fd, listen_target, root_target;
+    const int *extra_fds; /* lifted copies of the caller's extra fds */
+    const int *extra_targets;
+    size_t nextra;
     const char *root_path;
     char **argv;
     char **envp;
@@ -119,9 +122,15 @@ static _Noreturn void child_main(const struct plan *p)
         move_fd(p->listen_fd, p->listen_target) < 0 ||
         (root_fd >= 0 && move_fd(root_fd, p->root_target) < 0))
         child_fail(p, 3);
+    int first = (root_fd >= 0 ? p->root_target : p->listen_target) + 1;
+    for (size_t i = 0; i < p->nextra; i++) {
+        if (move_fd(p->extra_fds[i], p->extra_targets[i]) < 0)
+            child_fail(p, 3);
+        if (p->extra_targets[i] + 1 > first)
+            first = p->extra_targets[i] + 1;
+    }
     /* Nothing else of the daemon's crosses into the sandbox. CLOEXEC, not
      * close: the helper fds above are needed until exec itself. */
-    int first = (root_fd >= 0 ? p->root_target : p->listen_target) + 1;
     if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         child_fail(p, 3);
 
@@ -245,9 +254,24 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         (a->root_path && (a->root_target <= a->listen_target || a->root_target >= HIGH_FD)))
         return err_set(err, EINVAL, "bad fd targets for runra-init");
 
+    if (a->nextra > NS_SPAWN_EXTRA_MAX)
+        return err_set(err, E2BIG, "too many fds for runra-init");
+    for (size_t i = 0; i < a->nextra; i++)
+        if (a->extra_targets[i] <= (a->root_path ? a->root_target : a->listen_target) ||
+            a->extra_targets[i] >= HIGH_FD)
+            return err_set(err, EINVAL, "bad fd targets for runra-init");
     struct spawn_fds f = {{-1, -1}, {-1, -1}, -1, -1, -1};
+    int extra[NS_SPAWN_EXTRA_MAX];
+    size_t nextra = 0;
     int r = prepare_fds(a, &f, err);
+    /* Copies above HIGH_FD, clear of every target the child fills. */
+    for (; r >= 0 && nextra < a->nextra; nextra++)
+        if ((extra[nextra] = fcntl(a->extra_fds[nextra], F_DUPFD_CLOEXEC, HIGH_FD)) < 0)
+            r = err_sys(err, errno, "dup fd");
     if (r < 0) {
+        for (size_t i = 0; i < nextra; i++)
+            if (extra[i] >= 0)
+                close(extra[i]);
         fds_close(&f);
         return r;
     }
@@ -266,6 +290,9 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         .root_target = a->root_target,
         .argv = a->argv,
         .envp = envp,
+        .extra_fds = extra,
+        .extra_targets = a->extra_targets,
+        .nextra = nextra,
     };
     /* Fork-like raw clone: no new stack (the child runs on a copy of ours),
      * SIGCHLD so waitid works as for any child, CLONE_PIDFD so the child is
@@ -277,6 +304,8 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
     long pid = syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
     if (pid == 0)
         child_main(&plan);
+    for (size_t i = 0; i < nextra; i++)
+        close(extra[i]); /* the child has its own copies */
     if (pid < 0) {
         r = err_sys(err, errno, "clone runra-init");
         fds_close(&f);

@@ -9,6 +9,8 @@
 #include "backend/ns/cgroup.h"
 #include "base/err.h"
 
+#define NS_SPAWN_EXTRA_MAX 16
+
 struct ns_spawn_args {
     const char *init_path; /* runra-init on the host */
     char **argv;           /* from ns_config_to_argv */
@@ -17,6 +19,11 @@ struct ns_spawn_args {
     const char *root_path; /* opened by the child as fd root_target, or NULL */
     int root_target;
     uint32_t uid_base; /* inside 0..65535 -> host uid_base.. */
+    /* More fds runra-init gets: extra_fds[i] becomes extra_targets[i]
+     * (above root_target, below 64). The caller keeps its own. */
+    const int *extra_fds;
+    const int *extra_targets;
+    size_t nextra;
     const struct ns_cgroup *cg;
 };
 

@@ -1,0 +1,15 @@
+/* A host directory (or file) as a detached, idmapped mount for a sandbox:
+ * the host owner of source appears inside as the sandbox's root, and files
+ * the sandbox's root creates there belong to that owner on the host. Never
+ * setuid, never device nodes; read-only on request. runra-init attaches the
+ * fd inside the sandbox's root before pivot_root. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* sandbox_root: the host uid (and gid) the sandbox's root is. */
+int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root, int *ret_fd,
+                   struct runra_err **err);
