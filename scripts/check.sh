@@ -3,7 +3,9 @@
 #  1. unit tests (meson test) on the normal build
 #  2. libFuzzer smoke runs over the checked-in corpus (clang build)
 #  3. integration tests (pytest) driving the real runrad/runra/runra-init
-#  4. unit + integration tests again on an ASan+UBSan build
+#  4. the TypeScript SDK's tests (node --test) against the normal build
+#  5. the agent CLIs against a mock model, and `runra agent run`
+#  6. unit + integration tests again on an ASan+UBSan build
 # usage: scripts/check.sh BUILD ASAN_BUILD FUZZ_BUILD
 set -uo pipefail
 build=${1:-build} asan=${2:-build-asan} fuzz=${3:-build-fuzz}
@@ -67,8 +69,43 @@ integration() {
     count_junit "$results/junit-$label.xml"
 }
 
+# The TypeScript SDK's own tests (node --test) against the normal build; its
+# type check runs with a TypeScript compiler cached outside the tree.
+sdk() {
+    echo "== TypeScript SDK"
+    local out="$results/sdk.tap" tsc
+    tsc=$(scripts/sdk-tsc.sh 2>"$results/sdk-tsc.err") || tsc=""
+    [ -n "$tsc" ] || { echo "(no TypeScript compiler: $(tail -n 1 "$results/sdk-tsc.err"))"; }
+    RUNRA_BUILD="$top/$build" RUNRA_TSC_DIR="$tsc" sdk/typescript/test.sh >"$out" 2>&1
+    local rc=$? p f s
+    p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$out" | tail -n 1)
+    f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$out" | tail -n 1)
+    s=$(sed -nE 's/^# skipped ([0-9]+)$/\1/p' "$out" | tail -n 1)
+    if [ -z "$p" ] || { [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; }; then
+        tail -n 30 "$out"; failed=$((failed + 1)); return
+    fi
+    [ "${f:-0}" -eq 0 ] || grep -E '^not ok|^# ' "$out" | head -n 40
+    echo "$p passed, ${f:-0} failed, ${s:-0} skipped"
+    passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+}
+
+# The real agent CLIs (installed once from npm into a cache) against the
+# mock model: on the host, and through `runra agent run`, both modes.
+agents() {
+    echo "== agents (Claude Code, Codex, OpenCode)"
+    if ! scripts/agents.sh >"$results/agents-install.log" 2>&1; then
+        tail -n 20 "$results/agents-install.log"
+        echo "(the agent tests skip without the CLIs)"
+    fi
+    RUNRA_BUILD_DIR="$top/$build" $py -m pytest -q -p no:cacheprovider \
+        --junitxml="$results/junit-agents.xml" tests/agents
+    count_junit "$results/junit-agents.xml"
+}
+
 unit "$build" normal
 integration "$build" normal
+sdk
+agents
 
 if [ "${CHECK_FUZZ:-1}" = 1 ]; then
     echo "== fuzz smoke runs"

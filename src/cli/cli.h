@@ -66,6 +66,9 @@ extern const char cli_usage_events[];
 /* cmd-net.c */
 int cmd_net(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_net[];
+/* cmd-agent.c */
+int cmd_agent(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_agent[];
 /* cmd-tools.c */
 int cmd_tools(struct cli *cli, int argc, char **argv);
 int cmd_mcp(struct cli *cli, int argc, char **argv);

@@ -30,6 +30,8 @@ const struct cli_command cli_commands[] = {
     { "search", cmd_search, "search file contents in a sandbox (regex)", cli_usage_search },
     { "tools", cmd_tools, "print the sandbox tools' definitions for a model API", cli_usage_tools },
     { "mcp", cmd_mcp, "serve the sandbox tools to an MCP client over stdio", cli_usage_mcp },
+    { "agent", cmd_agent, "run a coding agent (Claude Code, Codex, OpenCode) in a sandbox",
+      cli_usage_agent },
     { "health", cmd_health, "check runrad", cli_usage_health },
     { "version", cmd_version, "print versions", cli_usage_version },
     { "help", cmd_help, "show help for a command", cli_usage_help },

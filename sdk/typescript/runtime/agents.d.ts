@@ -1,0 +1,1 @@
+export * from "@runra/sdk/agents";
