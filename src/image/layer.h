@@ -1,0 +1,33 @@
+/* Unpacking one image layer (a tar stream: plain, gzip or zstd) into a
+ * directory of its own, ready to be an overlayfs lower layer: OCI whiteouts
+ * (".wh.NAME") become overlay whiteouts (a 0:0 character device NAME),
+ * opaque markers (".wh..wh..opq") the parent's trusted.overlay.opaque and
+ * user.overlay.opaque (for an overlay mounted with userxattr).
+ *
+ * The layer is hostile. Runs as root in the daemon, so nothing it names may
+ * reach outside the directory: names are cleaned and ".." refused, every
+ * parent is resolved beneath the directory (symlinks followed only within
+ * it), the last component is never followed, hard links may only name
+ * earlier entries by a symlink-free path, device nodes are not made, ids
+ * beyond 65535 and sizes and counts past the limits are refused. A failure
+ * leaves a partly filled directory that the caller removes. */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct layer_limits {
+    uint64_t max_bytes;   /* file content, summed */
+    uint64_t max_entries;
+};
+
+struct layer_stats {
+    uint64_t entries;
+    uint64_t bytes;
+    uint64_t skipped_devices; /* device nodes in the layer, not made */
+};
+
+/* Unpacks the stream read from fd into dirfd (an empty directory). */
+int layer_unpack(int fd, int dirfd, const struct layer_limits *lim, struct layer_stats *ret,
+                 struct runra_err **err);
