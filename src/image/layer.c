@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "base/util.h"
 #include "tar/tarx.h"
 
@@ -317,6 +319,57 @@ int layer_unpack(int fd, int dirfd, const struct layer_limits *lim, struct layer
     }
     if (ret)
         *ret = st;
+out:
+    archive_read_free(a);
+    return r;
+}
+
+int layer_diff_id(int fd, uint64_t max_bytes, char out[LAYER_DIFF_ID_LEN],
+                  struct runra_err **err)
+{
+    struct archive *a = archive_read_new();
+    if (!a)
+        return -ENOMEM;
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_none(a);
+    archive_read_support_format_raw(a);
+    int r = 0;
+    struct archive_entry *e;
+    _cleanup_free_ char *buf = malloc(CHUNK);
+    if (!buf) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (archive_read_open_fd(a, fd, CHUNK) != ARCHIVE_OK ||
+        archive_read_next_header(a, &e) != ARCHIVE_OK) {
+        r = err_set(err, EINVAL, "layer: %s", archive_error_string(a));
+        goto out;
+    }
+    struct sha256 h;
+    sha256_init(&h);
+    uint64_t total = 0;
+    for (;;) {
+        la_ssize_t n = archive_read_data(a, buf, CHUNK);
+        if (n < 0) {
+            r = err_set(err, EIO, "layer: %s", archive_error_string(a));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        total += (uint64_t)n;
+        if (total > max_bytes) {
+            r = err_set(err, EFBIG, "layer: larger than %llu bytes once decompressed",
+                        (unsigned long long)max_bytes);
+            goto out;
+        }
+        sha256_update(&h, buf, (size_t)n);
+    }
+    uint8_t sum[SHA256_LEN];
+    sha256_final(&h, sum);
+    memcpy(out, "sha256:", 7);
+    for (size_t i = 0; i < SHA256_LEN; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", sum[i]);
 out:
     archive_read_free(a);
     return r;

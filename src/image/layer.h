@@ -31,3 +31,10 @@ struct layer_stats {
 /* Unpacks the stream read from fd into dirfd (an empty directory). */
 int layer_unpack(int fd, int dirfd, const struct layer_limits *lim, struct layer_stats *ret,
                  struct runra_err **err);
+
+#define LAYER_DIFF_ID_LEN 72 /* "sha256:" + 64 hex + NUL */
+/* The layer's diff-id: the sha256 of its decompressed stream read from fd,
+ * as "sha256:<hex>", reading at most max_bytes of it (a decompression bomb
+ * stops there). */
+int layer_diff_id(int fd, uint64_t max_bytes, char out[LAYER_DIFF_ID_LEN],
+                  struct runra_err **err);

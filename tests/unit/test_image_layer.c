@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "base/util.h"
 #include "image/layer.h"
 #include "test.h"
@@ -267,6 +268,38 @@ static void corrupt(void)
     close(fd);
 }
 
+static void diff_ids(void)
+{
+    const struct ent v[] = {{"a", AE_IFREG, 0644, "same bytes either way", 0},
+                            {"d", AE_IFDIR, 0755, NULL, 0}};
+    int plain = make_tar(v, ARRAY_SIZE(v), false), gz = make_tar(v, ARRAY_SIZE(v), true);
+    /* The diff-id is the digest of the uncompressed tar, however it came. */
+    char want[LAYER_DIFF_ID_LEN], got[LAYER_DIFF_ID_LEN];
+    struct sha256 h;
+    sha256_init(&h);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(plain, buf, sizeof(buf))) > 0)
+        sha256_update(&h, buf, (size_t)n);
+    uint8_t sum[SHA256_LEN];
+    sha256_final(&h, sum);
+    memcpy(want, "sha256:", 7);
+    for (size_t i = 0; i < SHA256_LEN; i++)
+        snprintf(want + 7 + 2 * i, 3, "%02x", sum[i]);
+    lseek(plain, 0, SEEK_SET);
+    struct runra_err *e = NULL;
+    CHECK(layer_diff_id(plain, 1 << 20, got, &e) == 0);
+    CHECK_STREQ(got, want);
+    CHECK(layer_diff_id(gz, 1 << 20, got, &e) == 0);
+    CHECK_STREQ(got, want);
+    /* A bound smaller than the stream stops it. */
+    lseek(gz, 0, SEEK_SET);
+    CHECK(layer_diff_id(gz, 100, got, &e) == -EFBIG);
+    err_free(e);
+    close(plain);
+    close(gz);
+}
+
 static void cleanup(void)
 {
     if (scratch[0])
@@ -280,7 +313,7 @@ int main(void)
         return 0;
     }
     static const struct test_case cases[] = {TEST(ordinary), TEST(whiteouts), TEST(hostile),
-                                             TEST(corrupt)};
+                                             TEST(corrupt), TEST(diff_ids)};
     int rc = test_run(cases, ARRAY_SIZE(cases));
     cleanup();
     return rc;
