@@ -323,8 +323,8 @@ int main(int argc, char **argv)
      * reaches a disk. Without a usable default key they stay in memory. */
     struct secrets_key skey;
     bool have_skey = false;
+    char kpath[PATH_MAX];
     {
-        char kpath[PATH_MAX];
         if (secrets_key) {
             snprintf(kpath, sizeof(kpath), "%s", secrets_key);
         } else {
@@ -349,6 +349,7 @@ int main(int argc, char **argv)
     struct manager_config mc = {.state_dir = state_real,
                                 .keep_sandboxes = keep,
                                 .secrets_key = have_skey ? &skey : NULL,
+                                .secrets_key_path = have_skey ? kpath : NULL,
                                 .events = events,
                                 .egress = egress,
                                 .egress_error = egress ? NULL : egress_error,

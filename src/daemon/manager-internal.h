@@ -36,6 +36,10 @@ struct sandbox {
      * processes ended while runrad was away (its disk kept, resume starts it
      * again); lost, one that did not persist (state "failed"). */
     bool stopped, lost;
+    /* Taken back from the store but not reconnected for another reason than
+     * its death (an unreadable row, a protocol mismatch, a timeout): left
+     * exactly as it is, shown as "failed", destroyed only on DELETE. */
+    bool unreachable;
     char *ports_stored; /* a stopped sandbox's exposed ports, for its restart */
     uint32_t net_slot;  /* its place in the network range; 0: none yet */
     char owner[32]; /* the API key that created it; "" for the admin */

@@ -38,10 +38,10 @@ static int attach_locked(struct manager *m, struct sandbox *s, const struct net_
         return err_set(err, ENOSYS, "network access is not available on this host: %s",
                        m->cfg.egress_error ? m->cfg.egress_error : "egress is off");
     pthread_mutex_lock(&m->lock);
-    bool no_box = s->stopped || s->lost;
+    bool no_box = s->stopped || s->lost || s->unreachable, attached = s->net != NULL;
     pthread_mutex_unlock(&m->lock);
-    if (no_box)
-        return 0; /* attached when a resume starts it again */
+    if (no_box || attached)
+        return 0; /* attached when a resume starts it again, or already */
     int64_t pid = s->ops->init_pid(s->box);
     if (pid <= 0)
         return err_set(err, EPIPE, "the sandbox's init is gone");
@@ -81,10 +81,17 @@ static void detach_locked(struct manager *m, struct sandbox *s)
 
 int manager_net_setup(struct manager *m, struct sandbox *s, struct runra_err **err)
 {
-    if (!s->spec->network)
+    /* A copy: a PATCH may replace the spec's network meanwhile. */
+    pthread_mutex_lock(&m->lock);
+    _cleanup_free_ char *text = s->spec->network ? strdup(s->spec->network) : NULL;
+    bool had = s->spec->network != NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (!had)
         return 0;
+    if (!text)
+        return -ENOMEM;
     struct net_policy p = {0};
-    int r = parse(s->spec->network, &p, err);
+    int r = parse(text, &p, err);
     if (r >= 0 && p.mode != NET_MODE_NONE) {
         pthread_mutex_lock(&net_lock);
         r = attach_locked(m, s, &p, err);
@@ -134,9 +141,14 @@ int manager_set_network(struct manager *m, const char *id, json_t *network,
         pthread_mutex_lock(&m->lock);
         free(s->spec->network);
         s->spec->network = TAKE_PTR(text);
+        struct sandbox_spec *copy = NULL;
         if (m->cfg.store && s->stored)
-            store_sandbox_set_spec(m->cfg.store, s->id, s->spec, NULL);
+            spec_dup(s->spec, &copy);
         pthread_mutex_unlock(&m->lock);
+        /* Written after the lock: a SQLite write must not stall the table. */
+        if (copy)
+            store_sandbox_set_spec(m->cfg.store, s->id, copy, NULL);
+        spec_free(copy);
         log_info("event=network_changed sandbox=%s mode=%s", s->id,
                  p.mode == NET_MODE_NONE ? "none" : p.mode == NET_MODE_OPEN ? "open" : "allowlist");
     }

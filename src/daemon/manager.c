@@ -67,13 +67,15 @@ static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct r
 {
     pthread_mutex_lock(&pause_lock);
     pthread_mutex_lock(&m->lock);
-    bool stopped = s->stopped, lost = s->lost;
+    bool stopped = s->stopped, lost = s->lost || s->unreachable;
     pthread_mutex_unlock(&m->lock);
     if (lost || (stopped && pause)) {
         pthread_mutex_unlock(&pause_lock);
-        return lost ? err_set(err, EPIPE, "sandbox '%s' is gone: its processes ended while runrad "
-                                          "was not running, and it did not persist; delete it",
-                              s->id)
+        return lost ? err_set(err, EPIPE, "sandbox '%s' is %s; delete it", s->id,
+                              s->unreachable ? "unreachable since runrad restarted (see its "
+                                               "sandbox.unreachable event)"
+                                             : "gone: its processes ended while runrad was not "
+                                               "running, and it did not persist")
                     : err_set(err, EBUSY, "sandbox '%s' is stopped; there is nothing to pause",
                               s->id);
     }
@@ -113,12 +115,15 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret, str
     pthread_mutex_lock(&m->lock);
     bool paused = s->paused || s->stopped, autoresume = s->spec->auto_resume;
     const char *state = manager_state_of(s);
-    bool lost = s->lost;
+    bool lost = s->lost, unreachable = s->unreachable;
     pthread_mutex_unlock(&m->lock);
-    if (lost) {
+    if (lost || unreachable) {
         manager_release(m, s);
-        return err_set(err, EPIPE, "sandbox '%.64s' is gone: its processes ended while runrad "
-                                   "was not running, and it did not persist; delete it", id);
+        return err_set(err, EPIPE, "sandbox '%.64s' is %s; delete it", id,
+                       unreachable ? "unreachable since runrad restarted (see its "
+                                     "sandbox.unreachable event)"
+                                   : "gone: its processes ended while runrad was not running, "
+                                     "and it did not persist");
     }
     if (paused && !autoresume) {
         manager_release(m, s);
@@ -151,9 +156,14 @@ int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeo
         pthread_cond_broadcast(&m->cond); /* the reaper's next wake-up may change */
     }
     int64_t exp = s->expires_ms;
+    /* A copy for the store, written after the lock (a SQLite write). */
+    struct sandbox_spec *copy = NULL;
     if (m->cfg.store && s->stored)
-        store_sandbox_set_spec(m->cfg.store, s->id, s->spec, NULL);
+        spec_dup(s->spec, &copy);
     pthread_mutex_unlock(&m->lock);
+    if (copy)
+        store_sandbox_set_spec(m->cfg.store, s->id, copy, NULL);
+    spec_free(copy);
     if (timeout_ms && m->cfg.store && s->stored)
         store_sandbox_set_expiry(m->cfg.store, s->id, exp, NULL);
     manager_release(m, s);
@@ -205,7 +215,7 @@ static void sandbox_free(struct sandbox *s)
  * stream broke has failed. */
 const char *manager_state_of(const struct sandbox *s)
 {
-    if (s->lost)
+    if (s->lost || s->unreachable)
         return "failed";
     if (s->stopped)
         return "stopped";
@@ -270,6 +280,8 @@ static void teardown(struct manager *m, struct sandbox *s)
     }
     if (s->box && s->ops->destroy(s->box, &e) < 0)
         log_warn("event=destroy_failed sandbox=%s err=\"%s\"", s->id, e && e->msg ? e->msg : "?");
+    if (!s->box && s->unreachable && s->ops->cleanup)
+        s->ops->cleanup(s->id, s->dir, false, NULL);
     s->box = NULL;
     ports_table_free(s->ports);
     s->ports = NULL;
@@ -536,7 +548,11 @@ static void restore_one(struct manager *m, struct store_sandbox *row)
     s->dir = TAKE_PTR(dir);
     m->slots[slot] = true;
     restore_secrets(m, s, row);
-    if (!strcmp(row->state, "failed")) {
+    if (!row->spec_ok) {
+        s->unreachable = true;
+        log_warn("event=sandbox_unreachable sandbox=%s err=\"its stored spec does not parse\"",
+                 s->id);
+    } else if (!strcmp(row->state, "failed")) {
         s->lost = true;
     } else if (!strcmp(row->state, "stopped")) {
         s->stopped = true;
@@ -552,10 +568,17 @@ static void restore_one(struct manager *m, struct store_sandbox *row)
             s->ops->release(s->box);
             s->box = NULL;
         }
-        if (r < 0) {
+        if (r == -ESRCH) {
             if (s->spec->persist)
                 s->ports_stored = row->ports ? strdup(row->ports) : NULL;
             mark_dead(m, s, e && e->msg ? e->msg : "its runra-init is gone");
+        } else if (r < 0) {
+            /* Alive, or not known to be dead: nothing of it is touched. */
+            s->unreachable = true;
+            log_warn("event=sandbox_unreachable sandbox=%s err=\"%s\"", s->id,
+                     e && e->msg ? e->msg : "?");
+            manager_emit(m, s->id, "sandbox.unreachable",
+                         json_pack("{s:s}", "reason", e && e->msg ? e->msg : "?"));
         } else {
             /* A freeze asked for is a pause, even one a crashed daemon had
              * not yet written down; a sandbox not frozen is running. */
@@ -582,11 +605,14 @@ static void restore_all(struct manager *m)
 {
     struct store_sandbox *v = NULL;
     size_t n = 0;
-    if (m->cfg.store && store_sandbox_list(m->cfg.store, &v, &n, NULL) >= 0) {
-        for (size_t i = 0; i < n; i++)
-            restore_one(m, &v[i]);
-        store_sandbox_list_free(v, n);
+    if (m->cfg.store && store_sandbox_list(m->cfg.store, &v, &n, NULL) < 0) {
+        /* Without the rows, no dir can be told from a leftover: keep all. */
+        log_warn("event=restore_failed err=\"cannot list the stored sandboxes\"");
+        return;
     }
+    for (size_t i = 0; i < n; i++)
+        restore_one(m, &v[i]);
+    store_sandbox_list_free(v, n);
     DIR *d = opendir(m->sandboxes_dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
@@ -606,7 +632,7 @@ static void restore_all(struct manager *m)
 static int box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
                      struct runra_err **err)
 {
-    const char *hide[] = {m->cfg.state_dir, m->cfg.socket_path, NULL};
+    const char *hide[] = {m->cfg.state_dir, m->cfg.socket_path, m->cfg.secrets_key_path, NULL};
     struct backend_create_args a = {.id = s->id,
                                     .spec = s->spec,
                                     .dir = s->dir,
@@ -615,23 +641,30 @@ static int box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
                                     .init_path = m->cfg.init_path,
                                     .reuse_disk = reuse_disk};
     int fd = -1;
-    int r = s->ops->create(&a, &s->box, &fd, err);
+    struct box *box = NULL;
+    struct guest *guest = NULL;
+    int r = s->ops->create(&a, &box, &fd, err);
     if (r < 0)
         return r;
-    r = guest_new(fd, s->id, &s->guest, err);
+    r = guest_new(fd, s->id, &guest, err);
     if (r < 0) {
         close(fd);
         /* The box goes; with reuse_disk its disk image stays in the dir
          * (cleanup kills what the released box ran, keeping the image). */
         if (!reuse_disk) {
-            s->ops->destroy(s->box, NULL);
+            s->ops->destroy(box, NULL);
         } else {
-            s->ops->release(s->box);
+            s->ops->release(box);
             s->ops->cleanup(s->id, s->dir, true, NULL);
         }
-        s->box = NULL;
+        return r;
     }
-    return r;
+    /* Published together, under the lock: metrics and teardown read them. */
+    pthread_mutex_lock(&m->lock);
+    s->box = box;
+    s->guest = guest;
+    pthread_mutex_unlock(&m->lock);
+    return 0;
 }
 
 /* Builds a running box for spec (copied) under a fresh id, uid range and

@@ -33,6 +33,7 @@ struct manager_config {
     /* Seals secrets in the store; NULL: they live only in memory and a
      * restarted daemon does not have them. */
     const struct secrets_key *secrets_key;
+    const char *secrets_key_path; /* never visible in, or mountable into, a sandbox */
 };
 
 struct sandbox_info {

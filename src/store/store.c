@@ -296,9 +296,10 @@ int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_
         memset(sb, 0, sizeof(*sb));
         const char *spec = (const char *)sqlite3_column_text(st, 1);
         _cleanup_err_ struct runra_err *e = NULL;
-        if (spec_parse_json(spec, strlen(spec), &sb->spec, &e) < 0) {
+        sb->spec_ok = spec_parse_json(spec, strlen(spec), &sb->spec, &e) >= 0;
+        if (!sb->spec_ok) {
             /* A row this daemon cannot read is kept with defaults so it can
-             * still be cleaned up rather than forgotten. */
+             * still be listed and deleted rather than forgotten. */
             spec_new_default(&sb->spec);
         }
         sb->id = strdup((const char *)sqlite3_column_text(st, 0));

@@ -23,6 +23,7 @@ struct store_sandbox {
     size_t secrets_len;
     uint32_t net_slot;    /* its place in the network range; 0: none */
     char *ports;          /* exposed ports, "PORT:HOSTPORT,..." ("" or NULL: none) */
+    bool spec_ok;         /* false: the stored spec did not parse (defaults stand in) */
 };
 
 int store_open(const char *path, struct store **ret, struct runra_err **err);

@@ -107,6 +107,41 @@ def test_runrads_own_state_cannot_be_mounted(client, daemon):
         assert r.status == 403 and "state" in r.json()["error"]["message"], (src, r)
 
 
+def test_symlinked_and_root_owned_sources_are_refused(client, daemon, hostdir):
+    before = client.list_ids()
+    # A symlink anywhere on the source's path: refused, not followed (what
+    # it points at could change between a check and the mount).
+    link = hostdir + "-link"
+    os.symlink(hostdir, link)
+    try:
+        r = client.request("POST", "/v1/sandboxes", {"mounts": [{"source": link, "target": "/x"}]})
+        assert r.status == 400 and "symlink" in r.json()["error"]["message"], r
+        r = client.request("POST", "/v1/sandboxes",
+                           {"mounts": [{"source": link + "/sub", "target": "/x"}]})
+        assert r.status == 400, r
+    finally:
+        os.unlink(link)
+    # A symlink into runrad's state, made where the sandbox could make one.
+    trap = os.path.join(hostdir, "trap")
+    os.symlink(daemon.state_dir, trap)
+    r = client.request("POST", "/v1/sandboxes", {"mounts": [{"source": trap, "target": "/x"}]})
+    assert r.status in (400, 403), r
+    os.unlink(trap)
+    # Root-owned and read-write: what the sandbox wrote would be root's on
+    # the host (setuid files). Read-only is fine.
+    rootdir = tempfile.mkdtemp(prefix="runra-mnt-root-", dir="/tmp")
+    try:
+        r = client.request("POST", "/v1/sandboxes",
+                           {"mounts": [{"source": rootdir, "target": "/x"}]})
+        assert r.status == 403 and "root" in r.json()["error"]["message"], r
+        assert client.list_ids() == before
+        sid = client.create({"mounts": [{"source": rootdir, "target": "/x", "readOnly": True}]})["id"]
+        client.destroy(sid)
+    finally:
+        shutil.rmtree(rootdir)
+    assert client.list_ids() == before
+
+
 def test_mounts_are_for_the_admin_only():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

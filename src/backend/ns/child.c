@@ -7,11 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend/ns/caps.h"
@@ -70,11 +72,25 @@ static int step_open_root(struct ns_child_ctx *x, struct runra_err **err)
     return 0;
 }
 
-/* Makes target (a clean absolute path) beneath rootfd: directories on the
- * way, and the last component as a directory or an empty file. Each step
- * resolves within the step before, so a symlink on a reused disk can only
- * lead elsewhere inside the sandbox's own root. */
-static int make_mount_point(int rootfd, const char *target, bool dir, struct runra_err **err)
+/* Opens name beneath dirfd with no symlink followed (O_PATH). */
+static int open_nofollow(int dirfd, const char *name, int flags)
+{
+    struct open_how how = {.flags = (uint64_t)(O_PATH | O_CLOEXEC | O_NOFOLLOW | flags),
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    int fd;
+    do
+        fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+    while (fd < 0 && errno == EAGAIN);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Makes target (a clean absolute path) beneath rootfd, directories on the
+ * way and the last component as a directory or an empty regular file, and
+ * returns an O_PATH fd of it. No symlink is followed at any step, so what a
+ * reused disk holds (a symlink, a fifo) cannot move the mount or stall us:
+ * it is an error instead. */
+static int make_mount_point(int rootfd, const char *target, bool dir, int *ret_fd,
+                            struct runra_err **err)
 {
     _cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
     if (cur < 0)
@@ -95,22 +111,24 @@ static int make_mount_point(int rootfd, const char *target, bool dir, struct run
         if (!last || dir) {
             if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
                 return err_sys(err, errno, "create mount point '%s'", target);
-        } else {
-            int fd = openat(cur, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (fd < 0 && errno != EEXIST && errno != EISDIR)
-                return err_sys(err, errno, "create mount point '%s'", target);
-            if (fd >= 0)
-                close(fd);
+        } else if (mknodat(cur, comp, S_IFREG | 0644, 0) < 0 && errno != EEXIST) {
+            return err_sys(err, errno, "create mount point '%s'", target);
         }
-        if (last)
-            break;
-        int next = -1;
-        int r = ns_mnt_open(cur, comp, O_PATH | O_DIRECTORY, &next);
-        if (r < 0)
-            return err_sys(err, r, "mount point '%s'", target);
+        int next = open_nofollow(cur, comp, !last || dir ? O_DIRECTORY : 0);
+        if (next < 0)
+            return err_sys(err, next, "mount point '%s' (a symlink or not a %s on the way)",
+                           target, !last || dir ? "directory" : "file");
         close(cur);
         cur = next;
+        if (last) {
+            struct stat st;
+            if (fstat(cur, &st) < 0 || (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)))
+                return err_set(err, EINVAL, "mount point '%s' is not a %s", target,
+                               dir ? "directory" : "regular file");
+            break;
+        }
     }
+    *ret_fd = TAKE_FD(cur);
     return 0;
 }
 
@@ -124,9 +142,12 @@ static int step_mounts(struct ns_child_ctx *x, struct runra_err **err)
         struct stat st;
         if (fstat(fd, &st) < 0)
             return err_sys(err, errno, "host mount for '%s'", target);
-        int r = make_mount_point(x->rootfd, target, S_ISDIR(st.st_mode), err);
-        if (r >= 0)
-            r = ns_mnt_attach(fd, x->rootfd, target, err);
+        int mp = -1;
+        int r = make_mount_point(x->rootfd, target, S_ISDIR(st.st_mode), &mp, err);
+        if (r >= 0 && move_mount(fd, "", mp, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            r = err_sys(err, errno, "attach host mount on '%s'", target);
+        if (mp >= 0)
+            close(mp);
         close(fd);
         if (r < 0)
             return r;

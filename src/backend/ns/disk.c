@@ -342,7 +342,8 @@ int ns_disk_reopen(const char *dir, struct ns_disk **ret, struct runra_err **err
         goto fail;
     }
     d->mounted = true;
-    d->keep_img = false;
+    /* keep_img stays: an undo of a later create step must not take a
+     * persisted disk with it; destroying the sandbox removes its dir. */
     *ret = d;
     return 0;
 fail:

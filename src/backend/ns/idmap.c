@@ -8,9 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -38,23 +42,16 @@ static int write_map(pid_t pid, const char *file, uint32_t inside, uint32_t outs
 static int idmap_userns(uid_t uid, gid_t gid, uint32_t sandbox_root, int *ret_fd,
                         struct runra_err **err)
 {
-    int hold[2];
-    if (pipe2(hold, O_CLOEXEC) < 0)
-        return err_sys(err, errno, "pipe");
+    /* The child only waits to be killed: it holds a copy of every fd of
+     * the daemon (no exec, so CLOEXEC never fires), and waiting for an EOF
+     * would deadlock with another thread's child holding our pipe. */
     long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
-        /* Wait for the parent to be done with our namespace, then go. */
-        char b;
-        syscall(SYS_close, hold[1]);
-        syscall(SYS_read, hold[0], &b, 1);
-        syscall(SYS_exit_group, 0);
+        for (;;)
+            syscall(SYS_pause);
     }
-    close(hold[0]);
-    if (pid < 0) {
-        int r = err_sys(err, errno, "clone a user namespace for an idmapped mount");
-        close(hold[1]);
-        return r;
-    }
+    if (pid < 0)
+        return err_sys(err, errno, "clone a user namespace for an idmapped mount");
     int r = write_map((pid_t)pid, "uid_map", uid, sandbox_root, err);
     if (r >= 0)
         r = write_map((pid_t)pid, "gid_map", gid, sandbox_root, err);
@@ -66,7 +63,7 @@ static int idmap_userns(uid_t uid, gid_t gid, uint32_t sandbox_root, int *ret_fd
         if (fd < 0)
             r = err_sys(err, errno, "open %s", path);
     }
-    close(hold[1]);
+    kill((pid_t)pid, SIGKILL);
     while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR)
         ;
     if (r < 0)
@@ -75,21 +72,106 @@ static int idmap_userns(uid_t uid, gid_t gid, uint32_t sandbox_root, int *ret_fd
     return 0;
 }
 
-int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root, int *ret_fd,
-                   struct runra_err **err)
+/* (dev, ino) of path, following it (the daemon's own paths are trusted). */
+static bool id_of(const char *path, dev_t *dev, ino_t *ino)
 {
     struct stat st;
-    if (stat(source, &st) < 0)
+    if (stat(path, &st) < 0)
+        return false;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return true;
+}
+
+/* EPERM when the directory (or file) open as srcfd holds one of forbid or
+ * lies inside one of them: compared by inode, so no spelling, symlink or
+ * bind mount of a path gets around it. */
+static int check_forbidden(int srcfd, const struct stat *src, const char *source,
+                           const char *const *forbid, struct runra_err **err)
+{
+    for (size_t i = 0; forbid && forbid[i]; i++) {
+        char path[PATH_MAX];
+        if (!realpath(forbid[i], path))
+            continue;
+        /* forbid[i] and each directory above it: none may be the source. */
+        for (;;) {
+            dev_t d;
+            ino_t n;
+            if (id_of(path, &d, &n) && d == src->st_dev && n == src->st_ino)
+                return err_set(err, EPERM, "mount source '%s' would expose runrad's own state "
+                                           "(%s)", source, forbid[i]);
+            char *slash = strrchr(path, '/');
+            if (!slash || slash == path) {
+                if (!strcmp(path, "/"))
+                    break;
+                strcpy(path, "/");
+                continue;
+            }
+            *slash = 0;
+        }
+        /* The source and each directory above it: none may be forbid[i]. */
+        dev_t fd_dev;
+        ino_t fd_ino;
+        if (!id_of(forbid[i], &fd_dev, &fd_ino))
+            continue;
+        _cleanup_close_ int cur = fcntl(srcfd, F_DUPFD_CLOEXEC, 3);
+        for (int depth = 0; cur >= 0 && depth < 4096; depth++) {
+            struct stat st;
+            if (fstat(cur, &st) < 0)
+                break;
+            if (st.st_dev == fd_dev && st.st_ino == fd_ino)
+                return err_set(err, EPERM, "mount source '%s' lies inside runrad's own state "
+                                           "(%s)", source, forbid[i]);
+            int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (up < 0)
+                break;
+            struct stat ust;
+            bool top = fstat(up, &ust) == 0 && ust.st_dev == st.st_dev && ust.st_ino == st.st_ino;
+            close(cur);
+            cur = up;
+            if (top)
+                break;
+        }
+    }
+    return 0;
+}
+
+int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root,
+                   const char *const *forbid, int *ret_fd, struct runra_err **err)
+{
+    /* Opened once, with no symlink anywhere on the way, and everything
+     * after works on this fd: what was checked is what gets mounted. */
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    _cleanup_close_ int src = (int)syscall(SYS_openat2, AT_FDCWD, source, &how, sizeof(how));
+    if (src < 0)
+        return err_sys(err, errno, "mount source '%s' (symlinks on its path are not followed)",
+                       source);
+    struct stat st;
+    if (fstat(src, &st) < 0)
         return err_sys(err, errno, "mount source '%s'", source);
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return err_set(err, EINVAL, "mount source '%s' is not a directory or a file", source);
+    /* What the sandbox's root writes lands on the host as the source's
+     * owner: for a root-owned source that would be root-owned, setuid or
+     * file-capability files a host user could run. */
+    if (!readonly && (st.st_uid == 0 || st.st_gid == 0))
+        return err_set(err, EPERM,
+                       "a read-write mount of '%s', which root owns, would let the sandbox "
+                       "create root-owned (and setuid) files on the host: mount it readOnly, "
+                       "or a directory a user owns",
+                       source);
+    int r = check_forbidden(src, &st, source, forbid, err);
+    if (r < 0)
+        return r;
     _cleanup_close_ int userns = -1;
-    int r = idmap_userns(st.st_uid, st.st_gid, sandbox_root, &userns, err);
+    r = idmap_userns(st.st_uid, st.st_gid, sandbox_root, &userns, err);
     if (r < 0)
         return r;
     /* Not recursive: what is mounted beneath source on the host (another
      * file system, perhaps the host's secrets) stays out. */
-    _cleanup_close_ int fd = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    _cleanup_close_ int fd =
+        open_tree(src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (fd < 0)
         return err_sys(err, errno, "open_tree '%s'", source);
     struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |

@@ -10,6 +10,9 @@
 
 #include "base/err.h"
 
-/* sandbox_root: the host uid (and gid) the sandbox's root is. */
-int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root, int *ret_fd,
-                   struct runra_err **err);
+/* sandbox_root: the host uid (and gid) the sandbox's root is. source is
+ * opened once, with no symlinks on its path; EPERM when it holds or lies
+ * inside one of forbid (NULL-terminated host paths, compared by inode), or
+ * when it is root-owned and not read-only. */
+int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root,
+                   const char *const *forbid, int *ret_fd, struct runra_err **err);

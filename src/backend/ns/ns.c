@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +126,7 @@ static int c_disk(struct create *c, struct runra_err **err)
 {
     enum ns_disk_kind kind = host.mkfs[0] && host.loop_ok ? NS_DISK_EXT4 : NS_DISK_TMPFS;
     if (c->a->spec->persist && kind != NS_DISK_EXT4)
-        return err_set(err, EOPNOTSUPP,
+        return err_set(err, ENOSYS,
                        "persist needs a disk image, and this host has no loop devices or "
                        "mkfs.ext4");
     if (c->a->reuse_disk)
@@ -170,7 +171,7 @@ static int c_spawn(struct create *c, struct runra_err **err)
         return err_set(err, E2BIG, "too many mounts");
     for (; nm < a->spec->nmounts; nm++) {
         const struct sandbox_mount *sm = &a->spec->mounts[nm];
-        r = ns_idmap_mount(sm->source, sm->readonly, a->uid_base, &mfds[nm], err);
+        r = ns_idmap_mount(sm->source, sm->readonly, a->uid_base, a->hide, &mfds[nm], err);
         if (r < 0)
             break;
         mtargets[nm] = INIT_MOUNT_FD0 + (int)nm;
@@ -456,6 +457,11 @@ static int ns_reattach(const struct backend_reattach_args *a, struct box **ret, 
         r = ns_sock_connect(b->sock, &fd, err);
     } else {
         r = ns_sock_hello(b->sock, b->pidfd, HELLO_TIMEOUT_MS, &fd, err);
+        if (r == -ECHILD || r == -EPIPE) {
+            struct pollfd pf = {.fd = b->pidfd, .events = POLLIN};
+            if (poll(&pf, 1, 0) == 1)
+                r = -ESRCH; /* it died meanwhile: gone, not unreachable */
+        }
     }
     if (r < 0)
         goto fail;
