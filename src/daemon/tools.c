@@ -27,6 +27,49 @@
 
 /* ---- results ---------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    if (p[0] < 0x80)
+        return p[0] ? 1 : 0;
+    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (p[0] >= 0xf5 || len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    /* Overlong, surrogate and past-U+10FFFF forms. */
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return len;
+}
+
+/* n bytes as valid UTF-8 text: each byte of an invalid sequence (a NUL
+ * included) becomes U+FFFD, since a model reads text and JSON carries only
+ * valid UTF-8. Caller frees. */
+static char *utf8_clean(const char *s, size_t n)
+{
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (k) {
+            memcpy(o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
 static int result_set(struct tool_result *r, bool is_error, json_t *structured, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));
 
@@ -35,12 +78,19 @@ static int result_set(struct tool_result *r, bool is_error, json_t *structured, 
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vasprintf(&r->text, fmt, ap);
+    char *raw = NULL;
+    int n = vasprintf(&raw, fmt, ap);
     va_end(ap);
+    r->text = n < 0 ? NULL : utf8_clean(raw, (size_t)n);
+    if (n >= 0)
+        free(raw);
     r->is_error = is_error;
     r->structured = structured ? structured : json_object();
-    if (n < 0 || !r->structured) {
+    if (!r->text || !r->structured) {
+        free(r->text);
         r->text = NULL;
+        json_decref(r->structured);
+        r->structured = NULL;
         return -ENOMEM;
     }
     return 0;
@@ -60,20 +110,19 @@ void tool_result_done(struct tool_result *r)
     *r = (struct tool_result){0};
 }
 
-/* The tail of an output that may be long: a model needs the end (errors,
- * the summary line) more than the start. */
+/* The tail of an output that may be long, as valid UTF-8: a model needs
+ * the end (errors, the summary line) more than the start. */
 static char *tail_text(const char *buf, size_t len, size_t keep)
 {
+    if (len <= keep)
+        return utf8_clean(len ? buf : "", len);
+    size_t from = len - keep;
+    /* Start on a character, not inside one. */
+    for (int i = 0; i < 3 && from < len && ((unsigned char)buf[from] & 0xc0) == 0x80; i++)
+        from++;
+    _cleanup_free_ char *tail = utf8_clean(buf + from, len - from);
     char *s = NULL;
-    if (len <= keep) {
-        s = malloc(len + 1);
-        if (s && len)
-            memcpy(s, buf, len);
-        if (s)
-            s[len] = 0;
-        return s;
-    }
-    if (asprintf(&s, "[... %zu bytes cut ...]\n%.*s", len - keep, (int)keep, buf + len - keep) < 0)
+    if (!tail || asprintf(&s, "[... %zu bytes cut ...]\n%s", from, tail) < 0)
         return NULL;
     return s;
 }
@@ -173,9 +222,12 @@ static int t_read(struct manager *m, const char *id, json_t *args, struct tool_r
         return result_set(ret, false, json_pack("{s:s,s:b}", "path", path, "binary", 1),
                           "%s is a binary file; its contents are not shown", path);
     buf[len] = 0;
+    _cleanup_free_ char *text = utf8_clean(buf, len);
+    if (!text)
+        return -ENOMEM;
     return result_set(ret, false,
-                      json_pack("{s:s,s:s,s:b}", "path", path, "content", buf, "truncated", cut),
-                      "%s%s", buf,
+                      json_pack("{s:s,s:s,s:b}", "path", path, "content", text, "truncated", cut),
+                      "%s%s", text,
                       cut ? "\n[... the file goes on; only its first 256 KiB are shown ...]" : "");
 }
 
@@ -260,7 +312,8 @@ static int t_list(struct manager *m, const char *id, json_t *args, struct tool_r
             fprintf(f, "%s -> %s\n", fi->name, fi->target ? fi->target : "?");
         else
             fprintf(f, "%s  (%llu bytes)\n", fi->name, (unsigned long long)fi->size);
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:I}", "name", fi->name, "type", type,
+        _cleanup_free_ char *nm = utf8_clean(fi->name, strlen(fi->name));
+        json_array_append_new(arr, json_pack("{s:s?,s:s,s:I}", "name", nm, "type", type,
                                              "size", (json_int_t)fi->size));
     }
     if (l.n == 0)
@@ -313,8 +366,10 @@ static int t_search(struct manager *m, const char *id, json_t *args, struct tool
     for (size_t i = 0; i < res.matches.n; i++) {
         const struct search_match *sm = &res.matches.v[i];
         fprintf(f, "%s:%llu: %s\n", sm->path, (unsigned long long)sm->line, sm->text);
-        json_array_append_new(arr, json_pack("{s:s,s:I,s:s}", "path", sm->path, "line",
-                                             (json_int_t)sm->line, "text", sm->text));
+        _cleanup_free_ char *sp = utf8_clean(sm->path, strlen(sm->path));
+        _cleanup_free_ char *st = utf8_clean(sm->text, strlen(sm->text));
+        json_array_append_new(arr, json_pack("{s:s?,s:I,s:s?}", "path", sp, "line",
+                                             (json_int_t)sm->line, "text", st));
     }
     if (res.matches.n == 0)
         fprintf(f, "no matches (%llu files searched)\n",

@@ -93,6 +93,14 @@ def test_exec(client, sid):
     res = ok(client, sid, "sandbox_exec", {"command": "seq 1 100000"})
     assert "bytes cut" in res["content"] and "\n99999\n100000\n" in res["content"]
     assert len(res["content"]) < 20000
+    # Bytes that are not UTF-8, and a cut inside a character, still make a
+    # result a model (and JSON) can carry.
+    res = ok(client, sid, "sandbox_exec",
+             {"command": "printf 'bad:\\377\\376:end\\n'; python3 -c \"print('\\u2713' * 9000)\""})
+    assert "bytes cut" in res["content"]
+    assert res["isError"] is False and "\u2713" in res["content"], res["content"][:200]
+    res = ok(client, sid, "sandbox_exec", {"command": "printf 'x\\377y'"})
+    assert res["structured"]["stdout"] == "x\ufffdy", res
     # Each call is a fresh shell in /workspace.
     assert ok(client, sid, "sandbox_exec", {"command": "pwd"})["structured"]["stdout"] == "/workspace\n"
 
