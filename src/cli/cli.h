@@ -66,6 +66,11 @@ extern const char cli_usage_events[];
 /* cmd-net.c */
 int cmd_net(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_net[];
+/* Signals (output.c): INT, TERM and HUP set a flag and interrupt waits;
+ * cli_signal_cancel fits runra_client_set_cancel. */
+void cli_catch_signals(void);
+int cli_signal_caught(void); /* the signal, or 0 */
+int cli_signal_cancel(void *userdata);
 /* cmd-agent.c */
 int cmd_agent(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_agent[];

@@ -193,9 +193,16 @@ static int run_child(char *const argv[], char *const env[], const char *cwd, boo
     if (r != 0)
         return -r;
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0)
+    bool told = false;
+    while (waitpid(pid, &st, 0) < 0) {
         if (errno != EINTR)
             return -errno;
+        /* ^C or a TERM for us: the child stops, we clean up after it. */
+        if (cli_signal_caught() && !told) {
+            kill(pid, SIGTERM);
+            told = true;
+        }
+    }
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
@@ -521,7 +528,15 @@ static int run_inside(runra_client *c, const char *id, const struct agent_args *
     };
     struct runra_exec_result *x = NULL;
     struct runra_error *e = NULL;
-    if (cli_exec_stream(c, id, &o, &x, &e) < 0) {
+    runra_client_set_cancel(c, cli_signal_cancel, NULL);
+    int sr = cli_exec_stream(c, id, &o, &x, &e);
+    runra_client_set_cancel(c, NULL, NULL);
+    if (cli_signal_caught()) {
+        runra_error_free(e);
+        runra_exec_result_free(x);
+        return 128 + cli_signal_caught();
+    }
+    if (sr < 0) {
         int r = cli_fail(e, "agent run: %s", a->def->name);
         runra_error_free(e);
         return r;
@@ -643,7 +658,8 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
         return CLI_OK;
     }
     cli_apply_common(cli, &co);
-    signal(SIGPIPE, SIG_IGN);
+    /* From here a ^C ends the agent and still destroys the sandbox. */
+    cli_catch_signals();
 
     /* Credentials come from our environment, and only these. */
     const char *key_var = NULL, *key = NULL;
@@ -723,8 +739,11 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
                         "the sandbox's tools (--mode mcp)\n", id, a.def->name);
         a.mcp = true;
     }
-    int code = a.mcp ? run_mcp(cli, c, id, &a, cache_dir, base_url, key)
-                     : run_inside(c, id, &a, base_url, key_var, key);
+    int code = cli_signal_caught() ? 128 + cli_signal_caught()
+               : a.mcp              ? run_mcp(cli, c, id, &a, cache_dir, base_url, key)
+                                    : run_inside(c, id, &a, base_url, key_var, key);
+    if (cli_signal_caught() && code >= 0 && code < 128)
+        code = 128 + cli_signal_caught();
     if (made) {
         if (a.keep) {
             fprintf(stderr, "runra: kept sandbox %s\n", made);

@@ -192,32 +192,6 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 
 /* ---- run --------------------------------------------------------------- */
 
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig)
-{
-    got_signal = sig;
-}
-
-static int canceled(void *userdata)
-{
-    return got_signal != 0;
-}
-
-/* SIGINT, SIGTERM and SIGHUP only set a flag; without SA_RESTART they also
- * interrupt the library's waits, which then ask canceled() and give up, so
- * the sandbox is destroyed before runra exits. */
-static void catch_signals(void)
-{
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    /* A closed stdout must not kill us before the destroy. */
-    signal(SIGPIPE, SIG_IGN);
-}
-
 static void destroy(runra_client *c, const char *id)
 {
     struct runra_error *e = NULL;
@@ -259,7 +233,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         return rc;
     }
 
-    catch_signals();
+    cli_catch_signals();
     /* The create is not canceled halfway: its answer carries the id that
      * the destroy needs. A signal during it is acted on right after. */
     struct runra_error *e = NULL;
@@ -269,17 +243,17 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         cli_fail(e, "run: create");
         runra_error_free(e);
-        return got_signal ? 128 + got_signal : CLI_FAIL;
+        return cli_signal_caught() ? 128 + cli_signal_caught() : CLI_FAIL;
     }
 
     struct runra_exec_result *res = NULL;
-    if (!got_signal) {
-        runra_client_set_cancel(c, canceled, NULL);
+    if (!cli_signal_caught()) {
+        runra_client_set_cancel(c, cli_signal_cancel, NULL);
         r = runra_sandbox_exec(c, sb->id, &o, &res, &e);
         runra_client_set_cancel(c, NULL, NULL);
     }
-    if (got_signal)
-        rc = 128 + got_signal;
+    if (cli_signal_caught())
+        rc = 128 + cli_signal_caught();
     else if (r < 0) {
         cli_fail(e, "run: exec");
         rc = CLI_FAIL;

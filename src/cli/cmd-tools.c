@@ -310,8 +310,9 @@ int cmd_mcp(struct cli *cli, int argc, char **argv)
         free(tools_text);
         /* Diagnostics go to stderr: stdout carries only protocol messages. */
         fprintf(stderr, "runra mcp: serving sandbox %s\n", s.id);
-        /* A client that goes away must not kill us before the cleanup. */
-        signal(SIGPIPE, SIG_IGN);
+        /* A client that goes away, or a TERM for us (how MCP clients stop
+         * a server), ends the loop; the cleanup below still runs. */
+        cli_catch_signals();
         serve(&s);
         json_decref(s.tools);
         r = CLI_OK;

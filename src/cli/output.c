@@ -1,6 +1,7 @@
 /* How the CLI talks back: one-line errors on stderr that start "runra: ",
  * and JSON on stdout indented for people and still one document for jq. */
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <string.h>
@@ -67,4 +68,31 @@ void cli_apply_common(struct cli *cli, const struct cli_common *co)
         cli->json = true;
     if (co->socket)
         cli->socket = co->socket;
+}
+
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig) { caught = sig; }
+
+void cli_catch_signals(void)
+{
+    /* SIGINT, SIGTERM and SIGHUP only set a flag; without SA_RESTART they
+     * also interrupt the library's waits (and ours), which then ask
+     * cli_signal_cancel and give up, so a command cleans up (destroys the
+     * sandbox it made) before it exits. */
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* A closed stdout must not kill us before the cleanup. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_signal_caught(void) { return caught; }
+
+int cli_signal_cancel(void *userdata)
+{
+    (void)userdata;
+    return caught != 0;
 }
