@@ -102,10 +102,19 @@ agents() {
     count_junit "$results/junit-agents.xml"
 }
 
+# The image tests' own harness (a real registry in three auth setups,
+# fixture images checked with skopeo and umoci): what issue 7 tests against.
+images() {
+    echo "== image test harness"
+    $py -m pytest -q -p no:cacheprovider --junitxml="$results/junit-images.xml" tests/images
+    count_junit "$results/junit-images.xml"
+}
+
 unit "$build" normal
 integration "$build" normal
 sdk
 agents
+images
 
 if [ "${CHECK_FUZZ:-1}" = 1 ]; then
     echo "== fuzz smoke runs"

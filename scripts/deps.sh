@@ -8,7 +8,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjans
             libsqlite3-dev libseccomp-dev libarchive-dev zlib1g-dev libpcre2-dev e2fsprogs util-linux
             libnftables-dev nftables libssl-dev)
 test_pkgs=(python3 python3-pytest python3-yaml clang libclang-rt-14-dev iproute2 procps dnsmasq-base
-           openssl curl prometheus)
+           openssl curl prometheus docker-registry skopeo umoci apache2-utils zstd)
 bench_pkgs=(bubblewrap crun hyperfine ripgrep dnsmasq-base openssl curl iproute2 util-linux)
 
 want=("${build_pkgs[@]}")
