@@ -5,6 +5,7 @@
  * whiteouts, trusted.* xattrs); skips otherwise. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@
 
 #include "base/sha256.h"
 #include "base/util.h"
+#include "image/blob.h"
 #include "image/layer.h"
+#include "image/layers.h"
 #include "test.h"
 
 struct ent {
@@ -300,6 +303,96 @@ static void diff_ids(void)
     close(gz);
 }
 
+/* Stores fd's bytes as a blob; returns its digest. */
+static char *put_blob(struct blob_store *bs, int fd)
+{
+    struct sha256 h;
+    sha256_init(&h);
+    char buf[4096];
+    ssize_t n;
+    lseek(fd, 0, SEEK_SET);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        sha256_update(&h, buf, (size_t)n);
+    uint8_t sum[SHA256_LEN];
+    sha256_final(&h, sum);
+    char *d = malloc(72);
+    memcpy(d, "sha256:", 7);
+    for (size_t i = 0; i < SHA256_LEN; i++)
+        snprintf(d + 7 + 2 * i, 3, "%02x", sum[i]);
+    struct blob_writer *w = NULL;
+    struct runra_err *e = NULL;
+    CHECK(blob_writer_new(bs, d, 1 << 20, &w, &e) == 0);
+    lseek(fd, 0, SEEK_SET);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        CHECK(blob_writer_write(w, buf, (size_t)n, &e) == 0);
+    CHECK(blob_writer_commit(w, &e) == 0);
+    err_free(e);
+    return d;
+}
+
+static void layer_store(void)
+{
+    char root[] = "/tmp/runra-layers-XXXXXX";
+    if (!mkdtemp(root))
+        abort();
+    char blobs[128], layers[128];
+    snprintf(blobs, sizeof(blobs), "%s/blobs", root);
+    snprintf(layers, sizeof(layers), "%s/layers", root);
+    struct blob_store *bs = NULL;
+    struct runra_err *e = NULL;
+    CHECK(blob_store_open(blobs, &bs, &e) == 0);
+    const struct ent v[] = {{"etc/os-release", AE_IFREG, 0644, "ID=fixture\n", 0}};
+    int plain = make_tar(v, 1, false), gz = make_tar(v, 1, true);
+    char diff[LAYER_DIFF_ID_LEN];
+    CHECK(layer_diff_id(plain, 1 << 20, diff, &e) == 0);
+    char *blob = put_blob(bs, gz);
+    struct layer_limits lim = {.max_bytes = 1 << 20, .max_entries = 100};
+    CHECK(!layers_has(layers, diff));
+    CHECK(layers_ensure(layers, bs, blob, diff, &lim, &e) == 0);
+    CHECK(layers_has(layers, diff));
+    char p[256];
+    snprintf(p, sizeof(p), "%s/sha256/%s/etc/os-release", layers, diff + 7);
+    char *s = NULL;
+    CHECK(read_file_str(p, 100, &s) >= 0 && !strcmp(s, "ID=fixture\n"));
+    free(s);
+    /* Again: nothing to do. */
+    CHECK(layers_ensure(layers, bs, blob, diff, &lim, &e) == 0);
+    /* A blob whose content is not the diff-id the config names: refused,
+     * nothing stored, no temporary dir left. */
+    char wrong[LAYER_DIFF_ID_LEN];
+    snprintf(wrong, sizeof(wrong), "sha256:%064d", 0);
+    CHECK(layers_ensure(layers, bs, blob, wrong, &lim, &e) == -EBADMSG && e && e->msg);
+    err_free(e);
+    e = NULL;
+    CHECK(!layers_has(layers, wrong));
+    /* A hostile layer: refused, nothing stored. */
+    const struct ent bad[] = {{"../escape", AE_IFREG, 0644, "x", 0}};
+    int hb = make_tar(bad, 1, false);
+    char hdiff[LAYER_DIFF_ID_LEN];
+    CHECK(layer_diff_id(hb, 1 << 20, hdiff, &e) == 0);
+    char *hblob = put_blob(bs, hb);
+    CHECK(layers_ensure(layers, bs, hblob, hdiff, &lim, &e) < 0);
+    err_free(e);
+    e = NULL;
+    CHECK(!layers_has(layers, hdiff));
+    DIR *d = opendir(layers);
+    struct dirent *de;
+    int leftovers = 0;
+    while (d && (de = readdir(d)))
+        leftovers += !strncmp(de->d_name, "tmp-", 4);
+    if (d)
+        closedir(d);
+    CHECK(leftovers == 0);
+    CHECK(layers_remove(layers, diff, &e) == 0 && !layers_has(layers, diff));
+    free(blob);
+    free(hblob);
+    close(plain);
+    close(gz);
+    close(hb);
+    blob_store_free(bs);
+    rm_rf(root);
+}
+
 static void cleanup(void)
 {
     if (scratch[0])
@@ -313,7 +406,7 @@ int main(void)
         return 0;
     }
     static const struct test_case cases[] = {TEST(ordinary), TEST(whiteouts), TEST(hostile),
-                                             TEST(corrupt), TEST(diff_ids)};
+                                             TEST(corrupt), TEST(diff_ids), TEST(layer_store)};
     int rc = test_run(cases, ARRAY_SIZE(cases));
     cleanup();
     return rc;
