@@ -281,6 +281,9 @@ int cmd_mcp(struct cli *cli, int argc, char **argv)
     struct runra_error *e = NULL;
     struct runra_sandbox *sb = NULL;
     char *made = NULL;
+    /* From before the create: a TERM during it is acted on right after,
+     * with the sandbox destroyed. */
+    cli_catch_signals();
     if (!sandbox) {
         r = runra_sandbox_create(c, &a.spec, &sb, &e);
         if (r >= 0) {
@@ -300,7 +303,9 @@ int cmd_mcp(struct cli *cli, int argc, char **argv)
     }
     char *tools_text = NULL;
     struct mcp s = { .c = c, .id = sandbox ? sandbox : made };
-    if (runra_tools_list(c, "mcp", &tools_text, &e) < 0 ||
+    if (cli_signal_caught()) {
+        r = 128 + cli_signal_caught();
+    } else if (runra_tools_list(c, "mcp", &tools_text, &e) < 0 ||
         !(s.tools = json_loads(tools_text, 0, NULL))) {
         free(tools_text);
         r = cli_fail(e, "mcp: tool definitions");
@@ -312,7 +317,6 @@ int cmd_mcp(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "runra mcp: serving sandbox %s\n", s.id);
         /* A client that goes away, or a TERM for us (how MCP clients stop
          * a server), ends the loop; the cleanup below still runs. */
-        cli_catch_signals();
         serve(&s);
         json_decref(s.tools);
         r = CLI_OK;

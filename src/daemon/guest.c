@@ -70,8 +70,16 @@ static void *reader_main(void *arg)
               h.type == FRAME_STDOUT || h.type == FRAME_STDERR || h.type == FRAME_DATA ||
               h.type == FRAME_HELLO || h.type == FRAME_TCP_ACK))
             break;
-        if (h.id == 0)
-            continue; /* connection-level frames (a repeated HELLO) carry nothing we need */
+        if (h.id == 0) {
+            /* A HELLO here is one the handshake did not read (a sandbox
+             * reattached while frozen says it once thawed): a runra-init of
+             * another protocol version ends the stream. */
+            struct hello_msg hm;
+            if (h.type == FRAME_HELLO &&
+                (msg_hello_decode(buf, h.len, &hm, NULL) < 0 || hm.version != FRAME_PROTO_VERSION))
+                break;
+            continue;
+        }
         struct guest_frame *f = malloc(sizeof(*f) + h.len + 1);
         if (!f)
             break;

@@ -1088,6 +1088,13 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
                                     .net_slot = s->net_slot};
         snprintf(row.owner, sizeof(row.owner), "%s", s->owner);
         _cleanup_free_ void *sealed = NULL;
+        if (s->spec->secrets.n && !m->cfg.secrets_key) {
+            log_warn("event=secrets_unsealed sandbox=%s effect=\"kept in memory only\"", s->id);
+            manager_emit(m, s->id, "sandbox.secrets_unsealed",
+                         json_pack("{s:s}", "reason",
+                                   "runrad has no secrets key: the secrets are kept in memory "
+                                   "only and a restarted daemon will not have them"));
+        }
         if (s->spec->secrets.n && m->cfg.secrets_key &&
             (r = secrets_seal(m->cfg.secrets_key, s->id, &s->spec->secrets, &sealed,
                               &row.secrets_len, err)) < 0)

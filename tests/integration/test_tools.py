@@ -312,3 +312,22 @@ def test_mcp_server_on_an_existing_sandbox(daemon, client, sid):
     p = subprocess.run([RUNRA, "--socket", daemon.socket, "mcp", "--sandbox", "nosuchbox"],
                        capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
     assert p.returncode == 1 and b"not found" in p.stderr, p
+
+
+def test_mcp_server_stopped_with_sigterm_destroys_its_sandbox(daemon, client):
+    import signal
+    before = set(client.list_ids())
+    m = Mcp(daemon)
+    m.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "t", "version": "1"}})
+    made = set(client.list_ids()) - before
+    assert len(made) == 1
+    # How MCP clients stop a stdio server: close its stdin or TERM it; a
+    # TERM while it waits for input ends it the same way.
+    m.p.send_signal(signal.SIGTERM)
+    rc = m.p.wait(30)
+    m.p.stdin.close()
+    m.p.stdout.close()
+    m.p.stderr.close()
+    assert rc in (0, 128 + signal.SIGTERM), rc
+    assert wait_until(lambda: not (made & set(client.list_ids())), 10)
