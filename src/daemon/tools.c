@@ -272,6 +272,48 @@ static int t_write(struct manager *m, const char *id, json_t *args, struct tool_
                       "wrote %llu bytes to %s", (unsigned long long)size, path);
 }
 
+/* A result made line by line (the text) and item by item (a JSON array
+ * the caller packs into the structured form). */
+struct listing {
+    char *text;
+    size_t len;
+    FILE *f;
+    json_t *items;
+};
+
+static void listing_drop(struct listing *l)
+{
+    if (l->f)
+        fclose(l->f);
+    free(l->text);
+    json_decref(l->items);
+    *l = (struct listing){0};
+}
+
+static int listing_open(struct listing *l)
+{
+    *l = (struct listing){0};
+    l->f = open_memstream(&l->text, &l->len);
+    l->items = json_array();
+    if (!l->f || !l->items) {
+        listing_drop(l);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* The text into ret with structured, which has taken the items ("o"). */
+static int listing_finish(struct listing *l, struct tool_result *ret, json_t *structured)
+{
+    fclose(l->f);
+    l->f = NULL;
+    l->items = NULL;
+    int r = result_set(ret, false, structured, "%s", l->text ? l->text : "");
+    free(l->text);
+    l->text = NULL;
+    return r;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const struct file_info *)a)->name, ((const struct file_info *)b)->name);
@@ -290,18 +332,12 @@ static int t_list(struct manager *m, const char *id, json_t *args, struct tool_r
     if (r < 0)
         return result_error(ret, r, e);
     qsort(l.entries, l.n, sizeof(*l.entries), cmp_entry);
-    char *text = NULL;
-    size_t tlen = 0;
-    FILE *f = open_memstream(&text, &tlen);
-    json_t *arr = json_array();
-    if (!f || !arr) {
-        if (f)
-            fclose(f);
-        free(text);
-        json_decref(arr);
+    struct listing out;
+    if (listing_open(&out) < 0) {
         msg_file_list_done(&l);
         return -ENOMEM;
     }
+    FILE *f = out.f;
     size_t shown = l.n > LIST_MAX ? LIST_MAX : l.n;
     for (size_t i = 0; i < shown; i++) {
         const struct file_info *fi = &l.entries[i];
@@ -313,18 +349,16 @@ static int t_list(struct manager *m, const char *id, json_t *args, struct tool_r
         else
             fprintf(f, "%s  (%llu bytes)\n", fi->name, (unsigned long long)fi->size);
         _cleanup_free_ char *nm = utf8_clean(fi->name, strlen(fi->name));
-        json_array_append_new(arr, json_pack("{s:s?,s:s,s:I}", "name", nm, "type", type,
-                                             "size", (json_int_t)fi->size));
+        json_array_append_new(out.items, json_pack("{s:s?,s:s,s:I}", "name", nm, "type", type,
+                                                   "size", (json_int_t)fi->size));
     }
     if (l.n == 0)
         fputs("(empty directory)\n", f);
     if (l.n > shown || l.truncated)
         fprintf(f, "[... more entries not shown ...]\n");
-    fclose(f);
-    r = result_set(ret, false, json_pack("{s:o,s:b}", "entries", arr, "truncated",
-                                         l.n > shown || l.truncated),
-                   "%s", text ? text : "");
-    free(text);
+    r = listing_finish(&out, ret,
+                       json_pack("{s:o,s:b}", "entries", out.items, "truncated",
+                                 l.n > shown || l.truncated));
     msg_file_list_done(&l);
     return r;
 }
@@ -351,25 +385,19 @@ static int t_search(struct manager *m, const char *id, json_t *args, struct tool
     free(q.path);
     if (r < 0)
         return r == -ENOMEM ? r : result_error(ret, r, e);
-    char *text = NULL;
-    size_t tlen = 0;
-    FILE *f = open_memstream(&text, &tlen);
-    json_t *arr = json_array();
-    if (!f || !arr) {
-        if (f)
-            fclose(f);
-        free(text);
-        json_decref(arr);
+    struct listing out;
+    if (listing_open(&out) < 0) {
         search_result_done(&res);
         return -ENOMEM;
     }
+    FILE *f = out.f;
     for (size_t i = 0; i < res.matches.n; i++) {
         const struct search_match *sm = &res.matches.v[i];
         fprintf(f, "%s:%llu: %s\n", sm->path, (unsigned long long)sm->line, sm->text);
         _cleanup_free_ char *sp = utf8_clean(sm->path, strlen(sm->path));
         _cleanup_free_ char *st = utf8_clean(sm->text, strlen(sm->text));
-        json_array_append_new(arr, json_pack("{s:s?,s:I,s:s?}", "path", sp, "line",
-                                             (json_int_t)sm->line, "text", st));
+        json_array_append_new(out.items, json_pack("{s:s?,s:I,s:s?}", "path", sp, "line",
+                                                   (json_int_t)sm->line, "text", st));
     }
     if (res.matches.n == 0)
         fprintf(f, "no matches (%llu files searched)\n",
@@ -378,12 +406,10 @@ static int t_search(struct manager *m, const char *id, json_t *args, struct tool
         fprintf(f, "%zu matches%s\n", res.matches.n,
                 res.done.truncated ? " (more were found but not shown; narrow the pattern or path)"
                                    : "");
-    fclose(f);
-    r = result_set(ret, false,
-                   json_pack("{s:o,s:b,s:I}", "matches", arr, "truncated", res.done.truncated,
-                             "filesSearched", (json_int_t)res.done.files_searched),
-                   "%s", text ? text : "");
-    free(text);
+    r = listing_finish(&out, ret,
+                       json_pack("{s:o,s:b,s:I}", "matches", out.items, "truncated",
+                                 res.done.truncated, "filesSearched",
+                                 (json_int_t)res.done.files_searched));
     search_result_done(&res);
     return r;
 }
