@@ -4,10 +4,12 @@
  * one it creates from create's flags and destroys when the client leaves. */
 #include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
@@ -206,38 +208,94 @@ static void handle(struct mcp *s, json_t *msg)
     json_decref(result);
 }
 
+/* Lines from stdin, read with read(2) rather than stdio so that a TERM is
+ * seen however it falls: the wait for input is a poll that looks at the
+ * signal flag between slices. A line past MCP_LINE_MAX is dropped whole. */
+struct lines {
+    char *buf;
+    size_t len, cap;
+    bool eof, dropping;
+};
+
+/* The next line (NUL-terminated, newline stripped) in *ret, 1; 0 at EOF or
+ * on a signal; 2 for a line that was too long (already dropped). */
+static int next_line(struct lines *l, char **ret, size_t *ret_len, size_t *consumed)
+{
+    for (;;) {
+        char *nl = l->len ? memchr(l->buf, '\n', l->len) : NULL;
+        if (nl || (l->eof && l->len)) {
+            size_t n = nl ? (size_t)(nl - l->buf) : l->len;
+            l->buf[n] = 0;
+            *ret = l->buf;
+            *ret_len = n;
+            *consumed = nl ? n + 1 : n;
+            if (l->dropping) {
+                l->dropping = false;
+                return 2;
+            }
+            return 1;
+        }
+        if (l->eof || cli_signal_caught())
+            return 0;
+        if (l->len > MCP_LINE_MAX) {
+            l->dropping = true; /* keep reading to the newline, keep nothing */
+            l->len = 0;
+        }
+        struct pollfd p = { .fd = 0, .events = POLLIN };
+        int pr = poll(&p, 1, 250);
+        if (pr <= 0)
+            continue; /* a slice over, or EINTR: look at the flag again */
+        if (l->cap - l->len < 65536) {
+            size_t cap = l->cap ? l->cap * 2 : 65536;
+            char *b = realloc(l->buf, cap);
+            if (!b)
+                return 0;
+            l->buf = b;
+            l->cap = cap;
+        }
+        ssize_t k = read(0, l->buf + l->len, l->cap - l->len - 1);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k <= 0)
+            l->eof = true;
+        else
+            l->len += (size_t)k;
+    }
+}
+
 static void serve(struct mcp *s)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        if ((size_t)n > MCP_LINE_MAX) {
+    struct lines l = { 0 };
+    char *line;
+    size_t n, used;
+    int got;
+    while ((got = next_line(&l, &line, &n, &used)) > 0) {
+        if (got == 2) {
             reply_err(NULL, RPC_INVALID, "message too large");
-            continue;
-        }
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = 0;
-        if (n == 0)
-            continue;
-        json_error_t je;
-        json_t *msg = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &je);
-        if (!msg) {
-            char m[256];
-            snprintf(m, sizeof(m), "parse error: %s", je.text);
-            reply_err(NULL, RPC_PARSE, m);
-            continue;
-        }
-        if (json_is_array(msg)) {
-            /* Batches went away in 2025-06-18; an empty or any batch gets
-             * one error, as a request we cannot take. */
-            reply_err(NULL, RPC_INVALID, "batches are not supported");
         } else {
-            handle(s, msg);
+            while (n > 0 && line[n - 1] == '\r')
+                line[--n] = 0;
+            if (n > 0) {
+                json_error_t je;
+                json_t *msg = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+                if (!msg) {
+                    char m[256];
+                    snprintf(m, sizeof(m), "parse error: %s", je.text);
+                    reply_err(NULL, RPC_PARSE, m);
+                } else if (json_is_array(msg)) {
+                    /* Batches went away in 2025-06-18; an empty or any
+                     * batch gets one error, as a request we cannot take. */
+                    reply_err(NULL, RPC_INVALID, "batches are not supported");
+                } else {
+                    handle(s, msg);
+                }
+                json_decref(msg);
+            }
         }
-        json_decref(msg);
+        memmove(l.buf, l.buf + used, l.len - used);
+        l.len -= used;
     }
-    free(line);
+    free(l.buf);
 }
 
 int cmd_mcp(struct cli *cli, int argc, char **argv)
