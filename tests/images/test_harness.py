@@ -274,7 +274,11 @@ def test_bearer_flow(key_header):
         # A pull token does not allow a push.
         r = anon._raw("POST", reg.url + "/v2/runra-test/bearer/blobs/uploads/",
                       headers={"Authorization": "Bearer " + token, "Content-Length": "0"})
-        assert r.status == 401 and "pull,push" in r.header("WWW-Authenticate")
+        # The registry names the actions in either order.
+        challenge = r.header("WWW-Authenticate")
+        assert r.status == 401, challenge
+        scope = challenge.split('scope="', 1)[1].split('"', 1)[0]
+        assert set(scope.rsplit(":", 1)[1].split(",")) == {"pull", "push"}, challenge
         # A token with a broken signature is refused.
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
         r = anon._raw("GET", reg.url + path, headers=dict(accept, Authorization="Bearer " + forged))
