@@ -94,6 +94,22 @@ int manager_acquire(struct manager *m, const char *id, struct sandbox **ret,
 int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
                         struct runra_err **err);
 void manager_release(struct manager *m, struct sandbox *s);
+/* The sandbox in the table with this id, or NULL (the lock held). */
+struct sandbox *manager_find_locked(struct manager *m, const char *id);
+/* manager-restore.c: what the store says a previous daemon left, taken
+ * back (manager_new, before any thread starts); and a taken-back or
+ * restarted sandbox's network and ports ("PORT:HOSTPORT,...") made again. */
+void manager_restore_all(struct manager *m);
+void manager_rewire(struct manager *m, struct sandbox *s, const char *ports);
+/* Lets go of a sandbox (out of the table) on exit and leaves it running. */
+void manager_release_kept(struct manager *m, struct sandbox *s);
+/* Starts a stopped (persisted) sandbox again (pause_lock held). */
+int manager_restart_stopped(struct manager *m, struct sandbox *s, struct runra_err **err);
+/* manager.c: makes s's box (reuse_disk: on a persisted disk) and connects
+ * to its runra-init; frees a sandbox out of every table. */
+int manager_box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
+                      struct runra_err **err);
+void manager_sandbox_free(struct sandbox *s);
 /* "running", "paused", "stopped" or "failed" (under the manager's lock). */
 const char *manager_state_of(const struct sandbox *s);
 const struct manager_config *manager_config(struct manager *m);

@@ -26,7 +26,7 @@
 
 static uint32_t slot_uid_base(uint32_t slot) { return UID_BASE_FIRST + slot * 65536u; }
 
-static struct sandbox *find_locked(struct manager *m, const char *id)
+struct sandbox *manager_find_locked(struct manager *m, const char *id)
 {
     for (struct sandbox *s = m->list; s; s = s->next)
         if (!strcmp(s->id, id))
@@ -46,7 +46,7 @@ int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
                         struct runra_err **err)
 {
     pthread_mutex_lock(&m->lock);
-    struct sandbox *s = find_locked(m, id);
+    struct sandbox *s = manager_find_locked(m, id);
     if (!s || s->destroying) {
         pthread_mutex_unlock(&m->lock);
         return err_set(err, ENOENT, "sandbox '%.64s' not found", id);
@@ -61,7 +61,6 @@ int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
  * and a wait, and they are rare. */
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int restart_stopped(struct manager *m, struct sandbox *s, struct runra_err **err);
 
 static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct runra_err **err)
 {
@@ -80,7 +79,7 @@ static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct r
                               s->id);
     }
     if (stopped) {
-        int r = restart_stopped(m, s, err);
+        int r = manager_restart_stopped(m, s, err);
         pthread_mutex_unlock(&pause_lock);
         return r;
     }
@@ -173,7 +172,7 @@ int manager_set_timeout(struct manager *m, const char *id, const uint64_t *timeo
 bool manager_owned_by(struct manager *m, const char *id, const char *owner)
 {
     pthread_mutex_lock(&m->lock);
-    struct sandbox *s = find_locked(m, id);
+    struct sandbox *s = manager_find_locked(m, id);
     bool ok = s && !s->destroying && (!owner[0] || !strcmp(s->owner, owner));
     pthread_mutex_unlock(&m->lock);
     return ok;
@@ -200,7 +199,7 @@ void manager_release(struct manager *m, struct sandbox *s)
 
 const struct manager_config *manager_config(struct manager *m) { return &m->cfg; }
 
-static void sandbox_free(struct sandbox *s)
+void manager_sandbox_free(struct sandbox *s)
 {
     if (!s)
         return;
@@ -299,34 +298,7 @@ static void teardown(struct manager *m, struct sandbox *s)
         manager_note_destroyed();
         manager_emit(m, s->id, "sandbox.destroyed", NULL);
     }
-    sandbox_free(s);
-}
-
-/* Lets go of a sandbox (out of the table) and leaves it running for the
- * next daemon: its row stays; what lives in this process (the guest
- * stream, port listeners) goes, and so does its network, which must not
- * stay up while no proxy decides for it; the next daemon makes it again. */
-static void release_kept(struct manager *m, struct sandbox *s)
-{
-    pthread_mutex_lock(&m->lock);
-    log_info("event=kept sandbox=%s state=%s", s->id, manager_state_of(s));
-    pthread_mutex_unlock(&m->lock);
-    if (s->guest)
-        guest_shutdown(s->guest);
-    ports_table_close(s->ports);
-    pthread_mutex_lock(&m->lock);
-    while (s->refs > 0)
-        pthread_cond_wait(&m->cond, &m->lock);
-    pthread_mutex_unlock(&m->lock);
-    manager_net_teardown(m, s);
-    ports_table_free(s->ports);
-    s->ports = NULL;
-    guest_free(s->guest);
-    s->guest = NULL;
-    if (s->box)
-        s->ops->release(s->box);
-    s->box = NULL;
-    sandbox_free(s);
+    manager_sandbox_free(s);
 }
 
 static void unlink_locked(struct manager *m, struct sandbox *s)
@@ -461,175 +433,9 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
-/* Makes a taken-back or restarted sandbox's network and exposed ports
- * (stored as "PORT:HOSTPORT,...") again; a failure costs that part only,
- * and is an audit event. */
-static void rewire(struct manager *m, struct sandbox *s, const char *ports)
-{
-    _cleanup_err_ struct runra_err *e = NULL;
-    if (manager_net_setup(m, s, &e) < 0) {
-        log_warn("event=network_restore_failed sandbox=%s err=\"%s\"", s->id,
-                 e && e->msg ? e->msg : "?");
-        manager_emit(m, s->id, "sandbox.network_lost",
-                     json_pack("{s:s}", "reason", e && e->msg ? e->msg : "?"));
-    }
-    manager_ports_restore(m, s, ports);
-}
-
-/* The secrets a stored row sealed, back in s's spec; without the key (a
- * host reboot emptied /run, or another key file) they are lost, and said so. */
-static void restore_secrets(struct manager *m, struct sandbox *s, const struct store_sandbox *row)
-{
-    if (!row->secrets_len)
-        return;
-    _cleanup_err_ struct runra_err *e = NULL;
-    struct kv_list l = {0};
-    if (m->cfg.secrets_key &&
-        secrets_open(m->cfg.secrets_key, s->id, row->secrets, row->secrets_len, &l, &e) >= 0) {
-        kv_list_done(&s->spec->secrets);
-        s->spec->secrets = l;
-        return;
-    }
-    log_warn("event=secrets_lost sandbox=%s err=\"%s\"", s->id,
-             e && e->msg ? e->msg : "no secrets key");
-    manager_emit(m, s->id, "sandbox.secrets_lost",
-                 json_pack("{s:s}", "reason", e && e->msg ? e->msg : "no secrets key"));
-}
-
-/* A stored sandbox whose processes are gone: a persisted one keeps its disk
- * and waits for a resume ("stopped"); any other is only a record ("failed")
- * until it is deleted. Either way it is reported, not dropped. */
-static void mark_dead(struct manager *m, struct sandbox *s, const char *why)
-{
-    bool persist = s->spec->persist;
-    if (s->ops->cleanup)
-        s->ops->cleanup(s->id, s->dir, persist, NULL);
-    egress_cleanup_leftover(s->id);
-    s->stopped = persist;
-    s->lost = !persist;
-    const char *state = persist ? "stopped" : "failed";
-    if (m->cfg.store)
-        store_sandbox_set_state(m->cfg.store, s->id, state, NULL);
-    log_warn("event=sandbox_%s sandbox=%s reason=\"%s\"", state, s->id, why);
-    manager_emit(m, s->id, persist ? "sandbox.stopped" : "sandbox.failed",
-                 json_pack("{s:s}", "reason", why));
-}
-
-/* Takes one stored sandbox back (see manager_new). */
-static void restore_one(struct manager *m, struct store_sandbox *row)
-{
-    uint32_t slot = (row->uid_base - UID_BASE_FIRST) / 65536u;
-    _cleanup_free_ char *dir = NULL;
-    if (asprintf(&dir, "%s/%s", m->sandboxes_dir, row->id) < 0)
-        return;
-    if (strlen(row->id) >= sizeof(((struct sandbox *)0)->id) || row->uid_base < UID_BASE_FIRST ||
-        (row->uid_base - UID_BASE_FIRST) % 65536u || slot >= UID_SLOTS || m->slots[slot] ||
-        strchr(row->id, '/') || row->id[0] == '.') {
-        /* Not a row this daemon wrote: remove what it may name. */
-        log_warn("event=leftover_removed sandbox=%.64s reason=\"unusable store row\"", row->id);
-        if (!strchr(row->id, '/') && row->id[0] != '.')
-            ns_backend_ops.cleanup(row->id, dir, false, NULL);
-        store_sandbox_delete(m->cfg.store, row->id, NULL);
-        return;
-    }
-    struct sandbox *s = calloc(1, sizeof(*s));
-    if (!s)
-        return;
-    snprintf(s->id, sizeof(s->id), "%s", row->id);
-    s->spec = TAKE_PTR(row->spec);
-    snprintf(s->owner, sizeof(s->owner), "%s", row->owner);
-    snprintf(s->spec->owner, sizeof(s->spec->owner), "%s", row->owner);
-    s->created_ms = row->created_ms;
-    s->expires_ms = row->expires_ms;
-    s->slot = slot;
-    s->ops = &ns_backend_ops;
-    s->stored = true;
-    s->net_slot = row->net_slot;
-    s->dir = TAKE_PTR(dir);
-    m->slots[slot] = true;
-    restore_secrets(m, s, row);
-    if (!row->spec_ok) {
-        s->unreachable = true;
-        log_warn("event=sandbox_unreachable sandbox=%s err=\"its stored spec does not parse\"",
-                 s->id);
-    } else if (!strcmp(row->state, "failed")) {
-        s->lost = true;
-    } else if (!strcmp(row->state, "stopped")) {
-        s->stopped = true;
-        s->ports_stored = row->ports ? strdup(row->ports) : NULL;
-    } else {
-        struct backend_reattach_args a = {.id = s->id, .dir = s->dir, .init_pid = row->init_pid};
-        _cleanup_err_ struct runra_err *e = NULL;
-        int fd = -1;
-        bool frozen = false;
-        int r = s->ops->reattach(&a, &s->box, &fd, &frozen, &e);
-        if (r >= 0 && (r = guest_new(fd, s->id, &s->guest, &e)) < 0) {
-            close(fd);
-            s->ops->release(s->box);
-            s->box = NULL;
-        }
-        if (r == -ESRCH) {
-            if (s->spec->persist)
-                s->ports_stored = row->ports ? strdup(row->ports) : NULL;
-            mark_dead(m, s, e && e->msg ? e->msg : "its runra-init is gone");
-        } else if (r < 0) {
-            /* Alive, or not known to be dead: nothing of it is touched. */
-            s->unreachable = true;
-            log_warn("event=sandbox_unreachable sandbox=%s err=\"%s\"", s->id,
-                     e && e->msg ? e->msg : "?");
-            manager_emit(m, s->id, "sandbox.unreachable",
-                         json_pack("{s:s}", "reason", e && e->msg ? e->msg : "?"));
-        } else {
-            /* A freeze asked for is a pause, even one a crashed daemon had
-             * not yet written down; a sandbox not frozen is running. */
-            s->paused = frozen;
-            if (strcmp(row->state, frozen ? "paused" : "running") != 0)
-                store_sandbox_set_state(m->cfg.store, s->id, frozen ? "paused" : "running", NULL);
-            egress_cleanup_leftover(s->id);
-            rewire(m, s, row->ports);
-            log_info("event=reattached sandbox=%s state=%s", s->id, manager_state_of(s));
-            manager_emit(m, s->id, "sandbox.reattached",
-                         json_pack("{s:s}", "state", manager_state_of(s)));
-        }
-    }
-    s->next = m->list;
-    m->list = s;
-    m->count++;
-}
-
-/* What a previous daemon left: every stored sandbox is taken back (or
- * reported dead); sandbox dirs with no row (pooled boxes are never stored)
- * are removed through the backend's cleanup, which also kills processes
- * still in their cgroups. */
-static void restore_all(struct manager *m)
-{
-    struct store_sandbox *v = NULL;
-    size_t n = 0;
-    if (m->cfg.store && store_sandbox_list(m->cfg.store, &v, &n, NULL) < 0) {
-        /* Without the rows, no dir can be told from a leftover: keep all. */
-        log_warn("event=restore_failed err=\"cannot list the stored sandboxes\"");
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        restore_one(m, &v[i]);
-    store_sandbox_list_free(v, n);
-    DIR *d = opendir(m->sandboxes_dir);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.' || find_locked(m, de->d_name))
-            continue;
-        _cleanup_free_ char *dir = NULL;
-        if (asprintf(&dir, "%s/%s", m->sandboxes_dir, de->d_name) >= 0)
-            ns_backend_ops.cleanup(de->d_name, dir, false, NULL);
-        log_info("event=leftover_removed sandbox=%s", de->d_name);
-    }
-    if (d)
-        closedir(d);
-}
-
 /* Makes s's box (reuse_disk: on the disk a persisted sandbox left in its
  * dir) and connects to its runra-init. */
-static int box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
+int manager_box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
                      struct runra_err **err)
 {
     const char *hide[] = {m->cfg.state_dir, m->cfg.socket_path, m->cfg.secrets_key_path, NULL};
@@ -707,7 +513,7 @@ static int prepare(struct manager *m, const struct sandbox_spec *spec, struct sa
         r = err_sys(err, errno, "create '%s'", s->dir);
         goto fail;
     }
-    r = box_start(m, s, false, err);
+    r = manager_box_start(m, s, false, err);
     if (r < 0)
         goto fail;
     *ret = s;
@@ -715,28 +521,6 @@ static int prepare(struct manager *m, const struct sandbox_spec *spec, struct sa
 fail:
     teardown(m, s);
     return r;
-}
-
-/* Starts a stopped (persisted) sandbox again on its disk: new processes,
- * the same files, network and ports. Called with pause_lock held. */
-static int restart_stopped(struct manager *m, struct sandbox *s, struct runra_err **err)
-{
-    int r = box_start(m, s, true, err);
-    if (r < 0)
-        return err_prefix(err, "restart sandbox '%s'", s->id);
-    pthread_mutex_lock(&m->lock);
-    s->stopped = false;
-    pthread_mutex_unlock(&m->lock);
-    if (m->cfg.store) {
-        store_sandbox_set_init_pid(m->cfg.store, s->id, s->ops->init_pid(s->box), NULL);
-        store_sandbox_set_state(m->cfg.store, s->id, "running", NULL);
-    }
-    rewire(m, s, s->ports_stored);
-    free(s->ports_stored);
-    s->ports_stored = NULL;
-    log_info("event=restarted sandbox=%s", s->id);
-    manager_emit(m, s->id, "sandbox.resumed", json_pack("{s:b}", "restarted", 1));
-    return 0;
 }
 
 /* Takes a pooled sandbox whose box fits spec, or NULL. */
@@ -916,7 +700,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret, struct r
         r = err_sys(err, errno, "create '%s'", m->sandboxes_dir);
         goto fail;
     }
-    restore_all(m);
+    manager_restore_all(m);
     if ((r = spec_new_default(&m->shapes[0])) < 0)
         goto fail;
     m->janitor_idle = true;
@@ -945,7 +729,7 @@ fail:
     while (m->list) {
         struct sandbox *s = m->list;
         m->list = s->next;
-        release_kept(m, s);
+        manager_release_kept(m, s);
     }
     spec_free(m->shapes[0]);
     free(m->sandboxes_dir);
@@ -971,7 +755,7 @@ void manager_free(struct manager *m)
         struct sandbox *s = m->list;
         unlink_locked(m, s);
         pthread_mutex_unlock(&m->lock);
-        release_kept(m, s);
+        manager_release_kept(m, s);
         pthread_mutex_lock(&m->lock);
     }
     while (m->list) {
@@ -1185,7 +969,7 @@ int manager_list(struct manager *m, const struct kv_list *filter, struct sandbox
 int manager_destroy(struct manager *m, const char *id, struct runra_err **err)
 {
     pthread_mutex_lock(&m->lock);
-    struct sandbox *s = find_locked(m, id);
+    struct sandbox *s = manager_find_locked(m, id);
     if (!s || s->destroying) {
         pthread_mutex_unlock(&m->lock);
         return err_set(err, ENOENT, "sandbox '%.64s' not found", id);

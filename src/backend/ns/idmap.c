@@ -104,7 +104,7 @@ static int check_forbidden(int srcfd, const struct stat *src, const char *source
             if (!slash || slash == path) {
                 if (!strcmp(path, "/"))
                     break;
-                strcpy(path, "/");
+                snprintf(path, sizeof(path), "/");
                 continue;
             }
             *slash = 0;
