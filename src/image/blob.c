@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/sha256.h"
+#include "image/hash.h"
 #include "base/util.h"
 #include "image/ref.h"
 
@@ -27,7 +28,7 @@ struct blob_writer {
     int fd;
     char tmpname[64]; /* "" when O_TMPFILE */
     uint64_t size, max;
-    struct sha256 h;
+    struct image_hash h;
 };
 
 int blob_store_open(const char *dir, struct blob_store **ret, struct runra_err **err)
@@ -80,14 +81,14 @@ int blob_writer_new(struct blob_store *s, const char *digest, uint64_t max,
     struct blob_writer *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
-    int r = hex_of(digest, w->hex, err);
+    int r = digest ? hex_of(digest, w->hex, err) : 0;
     if (r < 0) {
         free(w);
         return r;
     }
     w->s = s;
     w->max = max;
-    sha256_init(&w->h);
+    image_hash_init(&w->h);
     _cleanup_close_ int tmpdir = openat(s->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     w->fd = tmpdir < 0 ? -1 : openat(tmpdir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
     if (w->fd < 0 && tmpdir >= 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
@@ -112,7 +113,7 @@ int blob_writer_write(struct blob_writer *w, const void *p, size_t n, struct run
     if (n > w->max - w->size)
         return err_set(err, EFBIG, "blob sha256:%.12s... is larger than %llu bytes", w->hex,
                        (unsigned long long)w->max);
-    sha256_update(&w->h, p, n);
+    image_hash_update(&w->h, p, n);
     for (size_t off = 0; off < n;) {
         ssize_t k = write(w->fd, (const char *)p + off, n - off);
         if (k < 0 && errno == EINTR)
@@ -141,11 +142,13 @@ int blob_writer_commit(struct blob_writer *w, struct runra_err **err)
 {
     uint8_t sum[SHA256_LEN];
     char got[2 * SHA256_LEN + 1];
-    sha256_final(&w->h, sum);
+    image_hash_final(&w->h, sum);
     for (size_t i = 0; i < SHA256_LEN; i++)
         snprintf(got + 2 * i, 3, "%02x", sum[i]);
     int r = 0;
     char final[96];
+    if (!w->hex[0]) /* stored under whatever digest it has */
+        memcpy(w->hex, got, sizeof(got));
     snprintf(final, sizeof(final), "sha256/%s", w->hex);
     if (strcmp(got, w->hex) != 0) {
         r = err_set(err, EBADMSG, "blob digest mismatch: wanted sha256:%s, got sha256:%s", w->hex,
@@ -164,6 +167,21 @@ int blob_writer_commit(struct blob_writer *w, struct runra_err **err)
             r = err_sys(err, errno, "blob store: store");
     }
     blob_writer_abort(w);
+    return r;
+}
+
+int blob_writer_commit_any(struct blob_writer *w, char ret_digest[BLOB_DIGEST_LEN],
+                           struct runra_err **err)
+{
+    char hex[2 * SHA256_LEN + 1];
+    struct image_hash h = w->h;
+    uint8_t sum[SHA256_LEN];
+    image_hash_final(&h, sum);
+    for (size_t i = 0; i < SHA256_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    int r = blob_writer_commit(w, err);
+    if (r >= 0)
+        snprintf(ret_digest, BLOB_DIGEST_LEN, "sha256:%s", hex);
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/sha256.h"
+#include "image/hash.h"
 #include "base/util.h"
 #include "tar/tarx.h"
 
@@ -36,11 +37,50 @@ static int open_beneath(int dirfd, const char *path, uint64_t resolve, int flags
     return fd < 0 ? -errno : fd;
 }
 
+void layer_stats_done(struct layer_stats *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->nimplied; i++)
+        free(st->implied[i]);
+    free(st->implied);
+    st->implied = NULL;
+    st->nimplied = 0;
+}
+
+#define IMPLIED_MAX 65536
+
+static int implied_add(struct layer_stats *st, const char *path)
+{
+    if (st->nimplied >= IMPLIED_MAX)
+        return 0; /* past this, the defaults stand */
+    char **v = realloc(st->implied, (st->nimplied + 1) * sizeof(char *));
+    if (!v)
+        return -ENOMEM;
+    st->implied = v;
+    if (!(v[st->nimplied] = strdup(path)))
+        return -ENOMEM;
+    st->nimplied++;
+    return 0;
+}
+
+/* The layer names the directory after all: its entry says what it is. */
+static void implied_drop(struct layer_stats *st, const char *path)
+{
+    for (size_t i = 0; i < st->nimplied; i++)
+        if (!strcmp(st->implied[i], path)) {
+            free(st->implied[i]);
+            st->implied[i] = st->implied[--st->nimplied];
+            return;
+        }
+}
+
 /* The directory that holds the entry named by the clean path rel, made if
- * missing (0755, root); *ret_base points at the last component. Symlinks on
- * the way are followed only within the layer (RESOLVE_IN_ROOT). */
-static int parent_of(int dirfd, char *rel, const char **ret_base, int *ret_fd,
-                     struct runra_err **err)
+ * missing (0755, root, and noted in st); *ret_base points at the last
+ * component. Symlinks on the way are followed only within the layer
+ * (RESOLVE_IN_ROOT). */
+static int parent_of(int dirfd, char *rel, struct layer_stats *st, const char **ret_base,
+                     int *ret_fd, struct runra_err **err)
 {
     char *slash = strrchr(rel, '/');
     if (!slash) {
@@ -59,12 +99,20 @@ static int parent_of(int dirfd, char *rel, const char **ret_base, int *ret_fd,
             char *next = strchr(p, '/');
             if (next)
                 *next = 0;
-            if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST) {
+            bool made = mkdirat(cur, p, 0755) == 0;
+            if (!made && errno != EEXIST) {
                 int r = err_sys(err, errno, "make directory '%s'", rel);
                 if (next)
                     *next = '/';
                 *slash = '/';
                 return r;
+            }
+            /* rel ends at this component for now: its path in the layer. */
+            if (made && implied_add(st, rel) < 0) {
+                if (next)
+                    *next = '/';
+                *slash = '/';
+                return -ENOMEM;
             }
             int n = open_beneath(cur, p, RESOLVE_IN_ROOT, O_PATH | O_DIRECTORY);
             if (next)
@@ -187,7 +235,7 @@ static int one_entry(struct archive *a, struct archive_entry *e, int dirfd,
         return 0; /* the root itself */
     _cleanup_close_ int pfd = -1;
     const char *base = NULL;
-    if ((r = parent_of(dirfd, rel, &base, &pfd, err)) < 0)
+    if ((r = parent_of(dirfd, rel, st, &base, &pfd, err)) < 0)
         return r;
     mode_t type = archive_entry_filetype(e);
 
@@ -209,6 +257,11 @@ static int one_entry(struct archive *a, struct archive_entry *e, int dirfd,
         const char *victim = base + strlen(WH_PREFIX);
         if (!*victim || !strcmp(victim, ".") || !strcmp(victim, "..") || strchr(victim, '/'))
             return err_set(err, EINVAL, "layer entry '%s': bad whiteout", rel);
+        /* A whiteout hides only what lower layers have (the OCI rule): a
+         * file this layer already made stays, and itself hides theirs. */
+        struct stat vst;
+        if (fstatat(pfd, victim, &vst, AT_SYMLINK_NOFOLLOW) == 0)
+            return 0;
         if ((r = clear_slot(pfd, victim, false, rel, err)) < 0)
             return r;
         if (mknodat(pfd, victim, S_IFCHR | 0000, makedev(0, 0)) < 0)
@@ -238,6 +291,7 @@ static int one_entry(struct archive *a, struct archive_entry *e, int dirfd,
 
     switch (type) {
     case AE_IFDIR:
+        implied_drop(st, rel);
         if ((r = clear_slot(pfd, base, true, rel, err)) < 0)
             return r;
         if (r == 0 && mkdirat(pfd, base, 0700) < 0)
@@ -317,9 +371,12 @@ int layer_unpack(int fd, int dirfd, const struct layer_limits *lim, struct layer
         if ((r = one_entry(a, e, dirfd, lim, &st, err)) < 0)
             goto out;
     }
-    if (ret)
+    if (ret) {
         *ret = st;
+        st = (struct layer_stats){0};
+    }
 out:
+    layer_stats_done(&st);
     archive_read_free(a);
     return r;
 }
@@ -346,8 +403,8 @@ int layer_diff_id(int fd, uint64_t max_bytes, char out[LAYER_DIFF_ID_LEN],
         r = err_set(err, EINVAL, "layer: %s", archive_error_string(a));
         goto out;
     }
-    struct sha256 h;
-    sha256_init(&h);
+    struct image_hash h;
+    image_hash_init(&h);
     uint64_t total = 0;
     for (;;) {
         la_ssize_t n = archive_read_data(a, buf, CHUNK);
@@ -363,10 +420,10 @@ int layer_diff_id(int fd, uint64_t max_bytes, char out[LAYER_DIFF_ID_LEN],
                         (unsigned long long)max_bytes);
             goto out;
         }
-        sha256_update(&h, buf, (size_t)n);
+        image_hash_update(&h, buf, (size_t)n);
     }
     uint8_t sum[SHA256_LEN];
-    sha256_final(&h, sum);
+    image_hash_final(&h, sum);
     memcpy(out, "sha256:", 7);
     for (size_t i = 0; i < SHA256_LEN; i++)
         snprintf(out + 7 + 2 * i, 3, "%02x", sum[i]);

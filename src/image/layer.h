@@ -26,7 +26,13 @@ struct layer_stats {
     uint64_t entries;
     uint64_t bytes;
     uint64_t skipped_devices; /* device nodes in the layer, not made */
+    /* Directories the layer has entries beneath but no entry for, made
+     * 0755 root here: a lower layer may say what they really are (the
+     * caller frees with layer_stats_done). */
+    char **implied;
+    size_t nimplied;
 };
+void layer_stats_done(struct layer_stats *st);
 
 /* Unpacks the stream read from fd into dirfd (an empty directory). */
 int layer_unpack(int fd, int dirfd, const struct layer_limits *lim, struct layer_stats *ret,

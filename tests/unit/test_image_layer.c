@@ -121,7 +121,7 @@ static void ordinary(void)
         {"xattr.txt", AE_IFREG, 0644, "x", 0},
         {"dev/null", AE_IFCHR, 0666, NULL, 0},
     };
-    struct layer_stats st;
+    struct layer_stats st = {0};
     char *msg = NULL;
     CHECK(unpack(v, ARRAY_SIZE(v), true, &st, &msg) == 0);
     if (msg)
@@ -146,6 +146,7 @@ static void ordinary(void)
     CHECK(getxattr(p, "user.kind", xv, sizeof(xv)) == 4 && !memcmp(xv, "demo", 4));
     CHECK(fstatat(dirfd_, "dev/null", &sb, AT_SYMLINK_NOFOLLOW) < 0 && st.skipped_devices == 1);
     CHECK(st.entries == ARRAY_SIZE(v));
+    layer_stats_done(&st);
 }
 
 static void whiteouts(void)
@@ -155,7 +156,7 @@ static void whiteouts(void)
         {"var/cache/.wh..wh..opq", AE_IFREG, 0644, "", 0},
         {"var/cache/kept", AE_IFREG, 0644, "k", 0},
     };
-    struct layer_stats st;
+    struct layer_stats st = {0};
     CHECK(unpack(v, ARRAY_SIZE(v), false, &st, NULL) == 0);
     struct stat sb;
     CHECK(fstatat(dirfd_, "etc/gone", &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(sb.st_mode) &&
@@ -167,6 +168,38 @@ static void whiteouts(void)
     val[0] = 0;
     CHECK(getxattr(p, "user.overlay.opaque", val, sizeof(val)) == 1 && val[0] == 'y');
     CHECK(fstatat(dirfd_, "var/cache/.wh..wh..opq", &sb, AT_SYMLINK_NOFOLLOW) < 0);
+    layer_stats_done(&st);
+}
+
+/* A whiteout after a file of the same layer hides only lower layers' file;
+ * directories a layer only implies are noted, unless it names them later. */
+static void same_layer_and_implied(void)
+{
+    const struct ent v[] = {
+        {"etc/recreate", AE_IFREG, 0644, "new", 0},
+        {"etc/.wh.recreate", AE_IFREG, 0644, "", 0},
+        {"home/user/new", AE_IFREG, 0644, "n", 1000},
+        {"srv/a/b/f", AE_IFREG, 0644, "f", 0},
+        {"srv/a", AE_IFDIR, 0711, NULL, 0},
+    };
+    struct layer_stats st = {0};
+    CHECK(unpack(v, ARRAY_SIZE(v), false, &st, NULL) == 0);
+    char *c = slurp("etc/recreate");
+    CHECK(c && !strcmp(c, "new"));
+    free(c);
+    /* etc, home, home/user, srv, srv/a/b: implied; srv/a was named. */
+    bool seen[5] = {0};
+    const char *want[] = {"etc", "home", "home/user", "srv", "srv/a/b"};
+    for (size_t i = 0; i < st.nimplied; i++)
+        for (size_t k = 0; k < ARRAY_SIZE(want); k++)
+            if (!strcmp(st.implied[i], want[k]))
+                seen[k] = true;
+    CHECK(st.nimplied == 5);
+    for (size_t k = 0; k < ARRAY_SIZE(want); k++)
+        CHECK(seen[k]);
+    struct stat sb;
+    CHECK(fstatat(dirfd_, "srv/a", &sb, 0) == 0 && (sb.st_mode & 07777) == 0711);
+    layer_stats_done(&st);
 }
 
 /* A file outside the scratch dir that hostile layers aim at. */
@@ -233,7 +266,7 @@ static void hostile(void)
         many[i] = (struct ent){names[i], AE_IFREG, 0644, "", 0};
     }
     char *msg = NULL;
-    struct layer_stats st;
+    struct layer_stats st = {0};
     CHECK(unpack(many, 1100, true, &st, &msg) == -EFBIG);
     free(msg);
     static char blob[(1 << 20) + 2];
@@ -242,6 +275,7 @@ static void hostile(void)
     CHECK(unpack(bomb, 1, true, &st, &msg) == -EFBIG);
     free(msg);
     unlink(victim);
+    layer_stats_done(&st);
 }
 
 static void corrupt(void)
@@ -405,7 +439,8 @@ int main(void)
         printf("0 passed, 0 failed\n");
         return 0;
     }
-    static const struct test_case cases[] = {TEST(ordinary), TEST(whiteouts), TEST(hostile),
+    static const struct test_case cases[] = {TEST(ordinary), TEST(whiteouts),
+                                             TEST(same_layer_and_implied), TEST(hostile),
                                              TEST(corrupt), TEST(diff_ids), TEST(layer_store)};
     int rc = test_run(cases, ARRAY_SIZE(cases));
     cleanup();
