@@ -18,6 +18,11 @@ struct backend_create_args {
     uint32_t uid_base;              /* root inside maps to this host uid; 65536 ids */
     const char *init_path;          /* host path of the runra-init binary */
     bool reuse_disk;                /* dir holds a persisted sandbox's disk: use it as it is */
+    /* An image's root (NULL: the host image): the shared layer store and
+     * the image's layers in it (diff-id hex digits, bottom first). */
+    const char *layers_dir;
+    char *const *layers;
+    size_t nlayers;
 };
 
 /* A box a previous daemon made, as the store remembers it. */

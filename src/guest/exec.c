@@ -79,7 +79,7 @@ static void env_put(char **v, size_t *n, char *kv)
 }
 
 /* The command's environment: the base, then the caller's entries over it. */
-int exec_build_env(char *const *req, const char *cwd, char ***ret)
+int exec_build_env(char *const *req, const char *cwd, const struct user_ids *ids, char ***ret)
 {
     char host[HOST_NAME_MAX + 1] = "localhost";
     if (gethostname(host, sizeof(host)) < 0)
@@ -97,6 +97,16 @@ int exec_build_env(char *const *req, const char *cwd, char ***ret)
         goto oom;
     if (asprintf(&v[n], "PWD=%s", cwd) < 0 || !v[n++])
         goto oom;
+    /* Another user's HOME and USER, from passwd, as a login would set. */
+    if (ids && ids->uid != 0) {
+        char *kv = NULL;
+        if (asprintf(&kv, "HOME=%s", ids->home) < 0)
+            goto oom;
+        env_put(v, &n, kv);
+        if (asprintf(&kv, "USER=%s", ids->name) < 0)
+            goto oom;
+        env_put(v, &n, kv);
+    }
     for (size_t i = 0; req && req[i]; i++) {
         char *kv = strdup(req[i]);
         if (!kv)
@@ -162,8 +172,11 @@ int exec_start(struct guest *g, uint32_t id, const void *payload, size_t len, st
     if (!S_ISDIR(st.st_mode))
         return err_sys(err, ENOTDIR, "cwd '%s'", cwd);
 
+    struct user_ids ids;
+    if ((r = user_resolve(q->user, &ids, err)) < 0)
+        return r;
     _cleanup_(strv_freep) char **envp = NULL;
-    if (exec_build_env(q->env, cwd, &envp) < 0)
+    if (exec_build_env(q->env, cwd, &ids, &envp) < 0)
         return -ENOMEM;
 
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, ctl[2] = {-1, -1};
@@ -202,6 +215,7 @@ int exec_start(struct guest *g, uint32_t id, const void *payload, size_t len, st
         .in = in_r,
         .tty = -1,
         .nofile = g->nofile,
+        .ids = &ids,
         .init_pid = g->pid,
     };
     pid_t pid = fork();

@@ -3,6 +3,8 @@
  * the EXIT frame that ends it. */
 #pragma once
 
+#include "guest/user.h"
+
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,6 +40,6 @@ uint64_t exec_wake(const struct exec *x);
 void exec_reaped(struct exec *x, pid_t pid);
 /* A command's environment: the base, then the caller's "K=V" entries over it.
  * Background processes (proc.c) start the same way. */
-int exec_build_env(char *const *req, const char *cwd, char ***ret);
+int exec_build_env(char *const *req, const char *cwd, const struct user_ids *ids, char ***ret);
 /* The host is gone: kill the tree and free x without sending anything. */
 void exec_abort(struct guest *g, struct exec *x);

@@ -320,7 +320,10 @@ static int start(struct guest *g, const void *payload, size_t len, struct proc *
         r = err_sys(err, ENOTDIR, "cwd '%s'", cwd);
         goto out;
     }
-    if ((r = exec_build_env(q.exec->env, cwd, &envp)) < 0)
+    struct user_ids ids;
+    if ((r = user_resolve(q.exec->user, &ids, err)) < 0)
+        goto out;
+    if ((r = exec_build_env(q.exec->env, cwd, &ids, &envp)) < 0)
         goto out;
     if (q.pty) {
         /* Output and input both go through the master: one fd for each
@@ -361,6 +364,7 @@ static int start(struct guest *g, const void *payload, size_t len, struct proc *
                           .in = inp[0],
                           .tty = tty,
                           .nofile = g->nofile,
+                          .ids = &ids,
                           .init_pid = g->pid};
     pid_t pid = fork();
     if (pid < 0) {

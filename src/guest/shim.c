@@ -5,6 +5,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -155,6 +156,17 @@ _Noreturn static void run_command(const struct shim_args *a)
 
     umask(022);
     setrlimit(RLIMIT_NOFILE, &a->nofile);
+    /* Groups first, the uid last: once the uid is not 0, the rest is no
+     * longer ours to change. */
+    const struct user_ids *u = a->ids;
+    if (u && (u->uid != 0 || u->gid != 0 || u->ngroups != 1) &&
+        (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
+         setuid(u->uid) < 0)) {
+        int e = errno;
+        dprintf(STDERR_FILENO, "runra: run as %u:%u: %s\n", (unsigned)u->uid, (unsigned)u->gid,
+                strerror(e));
+        _exit(126);
+    }
     if (chdir(a->cwd) < 0) {
         int e = errno;
         dprintf(STDERR_FILENO, "runra: cd '%s': %s\n", a->cwd, strerror(e));

@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "guest/user.h"
+
 /* Messages on the control socket, one per packet. */
 enum shim_msg_kind {
     SHIM_MAIN_PID = 1, /* shim -> init: the command's pid */
@@ -28,6 +30,7 @@ struct shim_args {
     int in;            /* read end of the stdin pipe, or -1 for /dev/null */
     int tty;           /* a pty's terminal end: stdio and controlling tty (out/err/in unused), or -1 */
     struct rlimit nofile; /* restored for the command */
+    const struct user_ids *ids; /* who the command runs as; NULL: root */
     pid_t init_pid;
 };
 

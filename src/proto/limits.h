@@ -13,6 +13,7 @@
 #define RUNRA_META_KEY_MAX 128
 #define RUNRA_META_VALUE_MAX 1024
 #define RUNRA_IMAGE_MAX 512
+#define RUNRA_USER_MAX 64                      /* a spec's or an exec's "user" */
 #define RUNRA_LIST_MAX 10000                    /* entries in one directory listing */
 #define RUNRA_STDIN_MAX (16u << 20)             /* stdin in a buffered exec request */
 #define RUNRA_WS_MESSAGE_MAX (1u << 20)         /* one WebSocket message, fragments joined */

@@ -172,7 +172,21 @@ void msg_exec_req_free(struct exec_req *r)
     strv_free(r->argv);
     strv_free(r->env);
     free(r->cwd);
+    free(r->user);
     free(r);
+}
+
+int msg_check_user(const char *user, struct runra_err **err)
+{
+    size_t n = strlen(user);
+    const char *colon = strchr(user, ':');
+    if (n == 0 || n > RUNRA_USER_MAX || user[0] == ':' || user[n - 1] == ':' ||
+        strspn(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:") != n ||
+        (colon && strchr(colon + 1, ':')))
+        return err_set(err, EINVAL, "user must be NAME, UID, NAME:GROUP or UID:GID (at most %d "
+                                    "characters)",
+                       RUNRA_USER_MAX);
+    return 0;
 }
 
 int msg_exec_req_encode(const struct exec_req *r, char **ret)
@@ -182,6 +196,8 @@ int msg_exec_req_encode(const struct exec_req *r, char **ret)
                           "maxOutput", (json_int_t)r->max_output, "stdin", r->stdin_pipe);
     if (j && r->cwd)
         json_object_set_new(j, "cwd", json_string(r->cwd));
+    if (j && r->user)
+        json_object_set_new(j, "user", json_string(r->user));
     return msg_json_dump(j, ret);
 }
 
@@ -193,12 +209,12 @@ int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, stru
         return r;
     json_error_t je;
     json_t *argv = NULL, *env = NULL;
-    const char *cwd = NULL;
+    const char *cwd = NULL, *user = NULL;
     json_int_t timeout = 0, maxout = 0;
     int stdin_pipe = 0;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o,s?o,s?s,s?I,s?I,s?b}", "argv", &argv, "env",
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o,s?o,s?s,s?I,s?I,s?b,s?s}", "argv", &argv, "env",
                        &env, "cwd", &cwd, "timeoutMs", &timeout, "maxOutput", &maxout, "stdin",
-                       &stdin_pipe) < 0) {
+                       &stdin_pipe, "user", &user) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "bad exec request: %s", je.text);
     }
@@ -222,6 +238,11 @@ int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, stru
     if (r >= 0 && cwd) {
         r = msg_check_path(cwd, err);
         if (r >= 0 && !(x->cwd = strdup(cwd)))
+            r = -ENOMEM;
+    }
+    if (r >= 0 && user) {
+        r = msg_check_user(user, err);
+        if (r >= 0 && !(x->user = strdup(user)))
             r = -ENOMEM;
     }
     if (r >= 0 && (timeout < 0 || (uint64_t)timeout > RUNRA_TIMEOUT_MAX_MS))

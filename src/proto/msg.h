@@ -23,6 +23,7 @@ struct exec_req {
     uint64_t timeout_ms; /* 0: none */
     uint64_t max_output; /* bytes kept per stream; 0: unlimited (streaming) */
     bool stdin_pipe;     /* true: STDIN frames follow; false: stdin is /dev/null */
+    char *user;          /* NAME, UID, NAME:GROUP or UID:GID inside; NULL: root */
 };
 
 struct exec_exit {
@@ -126,6 +127,9 @@ int msg_check_env(const char *kv, struct runra_err **err);
 int msg_check_env_key(const char *key, struct runra_err **err);
 /* Frees a NULL-terminated string vector. */
 void strv_free(char **v);
+/* "NAME", "UID", "NAME:GROUP", "UID:GID": the spelling only (bounded,
+ * passwd-safe characters); the guest resolves it. */
+int msg_check_user(const char *user, struct runra_err **err);
 /* ms since the epoch as an RFC 3339 JSON string (UTC, milliseconds); 0 or
  * less is null ("never"). */
 json_t *msg_time_json(int64_t ms);

@@ -38,6 +38,8 @@ void spec_free(struct sandbox_spec *s)
         return;
     free(s->image);
     free(s->backend);
+    free(s->image_digest);
+    free(s->user);
     free(s->workdir);
     free(s->network);
     kv_list_done(&s->metadata);
@@ -111,7 +113,7 @@ static int kv_from_json(json_t *o, const char *what, size_t max, size_t kmax, si
     return 0;
 }
 
-static int check_workdir(const char *w, struct runra_err **err)
+int spec_check_workdir(const char *w, struct runra_err **err)
 {
     if (w[0] != '/')
         return err_set(err, EINVAL, "workdir must be an absolute path");
@@ -200,6 +202,20 @@ static int mounts_from_json(json_t *a, struct sandbox_spec *s, struct runra_err 
     return 0;
 }
 
+/* An image as a create names it: "host", a registry reference, or a local
+ * source. Only the spelling is checked here; the daemon parses a
+ * reference strictly and opens a source, as its admin allows. */
+static int check_image(const char *image, struct runra_err **err)
+{
+    if (!*image || strlen(image) > RUNRA_IMAGE_MAX)
+        return err_set(err, EINVAL, "image must be a non-empty name under %d bytes",
+                       RUNRA_IMAGE_MAX);
+    for (const unsigned char *p = (const unsigned char *)image; *p; p++)
+        if (*p < 0x21 || *p == 0x7f)
+            return err_set(err, EINVAL, "image must not contain spaces or control characters");
+    return 0;
+}
+
 int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err)
 {
     json_error_t je;
@@ -207,16 +223,17 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
     if (!j)
         return err_set(err, EINVAL, "malformed JSON: %s (line %d, column %d)", je.text, je.line,
                        je.column);
-    const char *image = NULL, *backend = NULL, *workdir = NULL;
+    const char *image = NULL, *backend = NULL, *workdir = NULL, *user = NULL;
     json_t *res = NULL, *meta = NULL, *env = NULL, *timeout = NULL, *net = NULL, *sec = NULL;
     int auto_resume = 0, persist = 0;
     const char *on_timeout = NULL;
     json_t *mounts = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o,s?b,s?o}",
-                       "image", &image, "backend", &backend, "resources", &res, "timeoutMs",
-                       &timeout, "metadata", &meta, "env", &env, "workdir", &workdir, "network",
-                       &net, "autoResume", &auto_resume, "onTimeout", &on_timeout, "secrets",
-                       &sec, "persist", &persist, "mounts", &mounts) < 0) {
+    if (json_unpack_ex(j, &je, JSON_STRICT,
+                       "{s?s,s?s,s?o,s?o,s?o,s?o,s?s,s?o,s?b,s?s,s?o,s?b,s?o,s?s}", "image", &image,
+                       "backend", &backend, "resources", &res, "timeoutMs", &timeout, "metadata",
+                       &meta, "env", &env, "workdir", &workdir, "network", &net, "autoResume",
+                       &auto_resume, "onTimeout", &on_timeout, "secrets", &sec, "persist",
+                       &persist, "mounts", &mounts, "user", &user) < 0) {
         json_decref(j);
         return err_set(err, EINVAL, "invalid sandbox spec: %s", je.text);
     }
@@ -229,9 +246,19 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
             r = err_set(err, EINVAL, "image must be a non-empty name");
             goto out;
         }
-        if (strcmp(image, "host") != 0) {
-            r = err_set(err, ENOENT, "image '%s' is not available (only 'host' is built in)",
-                        image);
+        if ((r = check_image(image, err)) < 0)
+            goto out;
+        free(s->image);
+        if (!(s->image = strdup(image))) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    if (user) {
+        if ((r = msg_check_user(user, err)) < 0)
+            goto out;
+        if (!(s->user = strdup(user))) {
+            r = -ENOMEM;
             goto out;
         }
     }
@@ -315,13 +342,14 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
         }
     }
     if (workdir) {
-        if ((r = check_workdir(workdir, err)) < 0)
+        if ((r = spec_check_workdir(workdir, err)) < 0)
             goto out;
         free(s->workdir);
         if (!(s->workdir = strdup(workdir))) {
             r = -ENOMEM;
             goto out;
         }
+        s->workdir_set = true;
     }
     *ret = TAKE_PTR(s);
     r = 0;
@@ -356,6 +384,8 @@ int spec_to_json(const struct sandbox_spec *s, bool with_env, char **ret)
         json_object_set_new(j, "onTimeout", json_string("pause"));
     if (s->persist)
         json_object_set_new(j, "persist", json_true());
+    if (s->user)
+        json_object_set_new(j, "user", json_string(s->user));
     if (s->nmounts) {
         json_t *a = json_array();
         for (size_t i = 0; a && i < s->nmounts; i++)
@@ -387,7 +417,17 @@ int spec_dup(const struct sandbox_spec *s, struct sandbox_spec **ret)
     if (r < 0)
         return r;
     _cleanup_err_ struct runra_err *e = NULL;
-    return spec_parse_json(json, strlen(json), ret, &e);
+    struct sandbox_spec *d = NULL;
+    r = spec_parse_json(json, strlen(json), &d, &e);
+    if (r < 0)
+        return r;
+    d->workdir_set = s->workdir_set;
+    if (s->image_digest && !(d->image_digest = strdup(s->image_digest))) {
+        spec_free(d);
+        return -ENOMEM;
+    }
+    *ret = d;
+    return 0;
 }
 
 bool spec_same_box(const struct sandbox_spec *a, const struct sandbox_spec *b)

@@ -35,7 +35,13 @@ struct sandbox_mount {
 #define SPEC_MOUNTS_MAX 16
 
 struct sandbox_spec {
-    char *image;         /* "host" for now */
+    char *image;         /* "host", an image reference or a local image source */
+    /* The manifest digest the daemon resolved image to (NULL: "host").
+     * Set by the daemon, never parsed from or written to the spec's JSON. */
+    char *image_digest;
+    /* The user commands run as by default ("name", "uid", "uid:gid",
+     * "name:group"), or NULL: the image's, else root. */
+    char *user;
     char *backend;       /* "ns" */
     struct sandbox_resources resources;
     uint64_t timeout_ms; /* lifetime; 0 = none */
@@ -46,6 +52,7 @@ struct sandbox_spec {
      * they live only in the daemon's memory. */
     struct kv_list secrets;
     char *workdir;       /* absolute path inside the sandbox; default /workspace */
+    bool workdir_set;    /* the request named one (else an image's WorkingDir wins) */
     /* The "network" object as compact JSON, or NULL (mode none). Its rules
      * are checked by the daemon (src/net/policy.c), not here. */
     char *network;
@@ -67,6 +74,8 @@ struct sandbox_spec {
 /* Parses a create request body. Unknown keys, wrong types and out-of-range
  * values fail with EINVAL/E2BIG and a message naming the field. */
 int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, struct runra_err **err);
+/* An absolute path of plain components, not under /proc, /sys or /dev. */
+int spec_check_workdir(const char *w, struct runra_err **err);
 /* "destroy" or "pause". */
 int spec_parse_on_timeout(const char *s, bool *ret_pause, struct runra_err **err);
 /* Fills defaults for a spec built in code (image, backend, resources, workdir). */

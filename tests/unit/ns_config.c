@@ -19,7 +19,8 @@ static void round_trip(void)
 {
     char *hide[] = {"/var/lib/runra", "/run/runra.sock", "/a b\nc",
                     "/--root",        "/x=y/\xc3\xa9",   NULL};
-    struct ns_config in = {.root = "/state/sandboxes/ab/root --hide /x",
+    struct ns_config in = {.layers_fd = -1,
+                           .root = "/state/sandboxes/ab/root --hide /x",
                            .hostname = "ab12-cd.x",
                            .image = "host\n--ns",
                            .workdir = "/work space/--workdir",
@@ -50,7 +51,8 @@ static void round_trip(void)
 
 static void no_hide_no_root_fd(void)
 {
-    struct ns_config in = {.root = "/r",
+    struct ns_config in = {.layers_fd = -1,
+                           .root = "/r",
                            .hostname = "h",
                            .image = "host",
                            .workdir = "/",
@@ -133,4 +135,49 @@ static void too_many_hides(void)
     CHECK(parse(argv) == 0);
 }
 
-TEST_MAIN(TEST(round_trip), TEST(no_hide_no_root_fd), TEST(rejects), TEST(too_many_hides))
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void layers(void)
+{
+    char *ls[] = {HEX_A, HEX_B, NULL};
+    struct ns_config in = {.root = "/r", .hostname = "h", .image = "docker.io/library/node:22",
+                           .workdir = "/app", .listen_fd = 3, .root_fd = -1, .layers_fd = 9,
+                           .layers = ls, .nlayers = 2};
+    char **argv = NULL;
+    CHECK(ns_config_to_argv(&in, &argv) == 0);
+    struct ns_config out;
+    if (ns_config_from_argv(argc_of(argv), argv, &out, NULL) < 0) {
+        CHECK(!"parse");
+        strv_free(argv);
+        return;
+    }
+    CHECK(out.layers_fd == 9 && out.nlayers == 2);
+    CHECK_STREQ(out.layers[0], HEX_A);
+    CHECK_STREQ(out.layers[1], HEX_B);
+    CHECK(out.layers[2] == NULL);
+    ns_config_done(&out);
+    strv_free(argv);
+    /* An image with no layers still has its layer store. */
+    in.nlayers = 0;
+    CHECK(ns_config_to_argv(&in, &argv) == 0);
+    CHECK(ns_config_from_argv(argc_of(argv), argv, &out, NULL) == 0);
+    CHECK(out.layers_fd == 9 && out.nlayers == 0);
+    ns_config_done(&out);
+    strv_free(argv);
+
+    CHECK(parse((char *[]){BASE, "--listen-fd", "3", "--layer", HEX_A, NULL}) == -EINVAL);
+    CHECK(parse((char *[]){BASE, "--listen-fd", "3", "--layers-fd", "5", "--layer", HEX_A,
+                           NULL}) == 0);
+    CHECK(parse((char *[]){BASE, "--listen-fd", "3", "--layers-fd", "5", "--layer", "../x",
+                           NULL}) == -EINVAL);
+    CHECK(parse((char *[]){BASE, "--listen-fd", "3", "--layers-fd", "5", "--layer",
+                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL}) ==
+          -EINVAL);
+    CHECK(parse((char *[]){BASE, "--listen-fd", "3", "--layers-fd", "5", "--layers-fd", "6",
+                           NULL}) == -EINVAL);
+    CHECK(parse((char *[]){BASE, "--listen-fd", "3", "--layers-fd", "1", NULL}) == -EINVAL);
+}
+
+TEST_MAIN(TEST(round_trip), TEST(no_hide_no_root_fd), TEST(rejects), TEST(too_many_hides),
+          TEST(layers))

@@ -59,7 +59,12 @@ static void rejects(void)
 {
     CHECK(parse("{\"imag\":\"host\"}", NULL) == -EINVAL);
     CHECK(parse("{\"image\":5}", NULL) == -EINVAL);
-    CHECK(parse("{\"image\":\"node:22\"}", NULL) == -ENOENT);
+    CHECK(parse("{\"image\":\"\"}", NULL) == -EINVAL);
+    CHECK(parse("{\"image\":\"node 22\"}", NULL) == -EINVAL);
+    CHECK(parse("{\"image\":\"node:22\\n\"}", NULL) == -EINVAL);
+    CHECK(parse("{\"user\":\"a b\"}", NULL) == -EINVAL);
+    CHECK(parse("{\"user\":\"a:b:c\"}", NULL) == -EINVAL);
+    CHECK(parse("{\"user\":\":1\"}", NULL) == -EINVAL);
     CHECK(parse("{\"backend\":\"vm\"}", NULL) == -ENOSYS);
     CHECK(parse("{\"resources\":{\"cpu\":0}}", NULL) == -EINVAL);
     CHECK(parse("{\"resources\":{\"cpu\":\"1\"}}", NULL) == -EINVAL);
@@ -92,4 +97,32 @@ static void metadata_bound(void)
     CHECK(parse(buf, NULL) == -E2BIG);
 }
 
-TEST_MAIN(TEST(defaults), TEST(full), TEST(rejects), TEST(metadata_bound))
+/* Images and users: the spelling is checked here, the rest by the daemon;
+ * the user survives a round trip, the workdir's origin is remembered. */
+static void image_and_user(void)
+{
+    struct sandbox_spec *s = NULL;
+    CHECK(parse("{\"image\":\"node:22\",\"user\":\"node:staff\"}", &s) == 0);
+    CHECK(s && !strcmp(s->image, "node:22") && !strcmp(s->user, "node:staff"));
+    CHECK(s && !s->workdir_set && !s->image_digest);
+    char *json = NULL;
+    CHECK(s && spec_to_json(s, true, &json) == 0);
+    struct sandbox_spec *d = NULL;
+    CHECK(json && parse(json, &d) == 0);
+    CHECK(d && !strcmp(d->user, "node:staff") && !strcmp(d->image, "node:22"));
+    free(json);
+    spec_free(d);
+    spec_free(s);
+    s = NULL;
+    CHECK(parse("{\"image\":\"oci-archive:/srv/x.tar\",\"workdir\":\"/w\"}", &s) == 0);
+    CHECK(s && s->workdir_set);
+    if (s)
+        s->image_digest = strdup("sha256:00");
+    struct sandbox_spec *c = NULL;
+    CHECK(s && spec_dup(s, &c) == 0);
+    CHECK(c && c->workdir_set && c->image_digest && !strcmp(c->image_digest, "sha256:00"));
+    spec_free(c);
+    spec_free(s);
+}
+
+TEST_MAIN(TEST(defaults), TEST(full), TEST(rejects), TEST(metadata_bound), TEST(image_and_user))

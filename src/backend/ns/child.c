@@ -170,7 +170,7 @@ static int step_dumpable(struct ns_child_ctx *x, struct runra_err **err)
 static int step_caps(struct ns_child_ctx *x, struct runra_err **err) { return ns_caps_apply(err); }
 static int step_landlock(struct ns_child_ctx *x, struct runra_err **err)
 {
-    int r = ns_landlock_apply(err);
+    int r = ns_landlock_apply(x->c->layers_fd >= 0, err);
     return r < 0 ? r : 0;
 }
 static int step_seccomp(struct ns_child_ctx *x, struct runra_err **err)
@@ -186,6 +186,7 @@ static const struct {
     {"cgroup namespace", step_cgroupns},
     {"private mounts", step_private},
     {"open root", step_open_root},
+    {"image overlay", ns_overlay_root},
     {"root skeleton", ns_rootfs_skeleton},
     {"host binds", ns_rootfs_host},
     {"masks", ns_rootfs_masks},

@@ -17,6 +17,9 @@ struct ns_child_ctx {
  * directory of the sandbox disk, uncovered again before pivot_root. */
 #define NS_MASK_PARK "/run"
 
+/* In image mode (c->layers_fd >= 0): mounts the image's overlay on the
+ * disk and makes it rootfd; a no-op for the host image. */
+int ns_overlay_root(struct ns_child_ctx *x, struct runra_err **err);
 int ns_rootfs_skeleton(struct ns_child_ctx *x, struct runra_err **err);
 int ns_rootfs_host(struct ns_child_ctx *x, struct runra_err **err);
 int ns_rootfs_masks(struct ns_child_ctx *x, struct runra_err **err);

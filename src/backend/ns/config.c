@@ -27,7 +27,8 @@ void ns_config_done(struct ns_config *c)
     for (size_t i = 0; i < c->nmounts; i++)
         free(c->mount_targets[i]);
     c->nmounts = 0;
-    *c = (struct ns_config){.listen_fd = -1, .root_fd = -1};
+    strv_free(c->layers);
+    *c = (struct ns_config){.listen_fd = -1, .root_fd = -1, .layers_fd = -1};
 }
 
 /* A small growable argv; on failure everything is freed by the caller. */
@@ -97,6 +98,10 @@ int ns_config_to_argv(const struct ns_config *c, char ***ret_argv)
             r = push_opt(&b, "--mount", v);
         free(v);
     }
+    if (r >= 0 && c->layers_fd >= 0)
+        r = push_fd(&b, "--layers-fd", c->layers_fd);
+    for (size_t i = 0; r >= 0 && c->layers_fd >= 0 && i < c->nlayers; i++)
+        r = push_opt(&b, "--layer", c->layers[i]);
     if (r < 0) {
         strv_free(b.v);
         return r;
@@ -166,7 +171,7 @@ static int parse_into(int argc, char **argv, struct ns_config *c, struct runra_e
     if (argc < 2 || !argv[1] || strcmp(argv[1], "--ns") != 0)
         return err_set(err, EINVAL, "ns config: argv must start with --ns");
     size_t nhide = 0;
-    bool have_listen = false, have_root_fd = false;
+    bool have_listen = false, have_root_fd = false, have_layers_fd = false;
     for (int i = 2; i < argc; i += 2) {
         const char *opt = argv[i];
         if (!opt)
@@ -214,6 +219,26 @@ static int parse_into(int argc, char **argv, struct ns_config *c, struct runra_e
                 return -ENOMEM;
             v[++nhide] = NULL;
             r = 0;
+        } else if (!strcmp(opt, "--layers-fd")) {
+            if (have_layers_fd || parse_fd(val, &c->layers_fd) < 0)
+                return err_set(err, EINVAL, "ns config: bad or repeated --layers-fd");
+            have_layers_fd = true;
+            r = 0;
+        } else if (!strcmp(opt, "--layer")) {
+            /* A diff-id's 64 hex digits: it becomes a path component. */
+            if (strlen(val) != 64 || strspn(val, "0123456789abcdef") != 64)
+                return err_set(err, EINVAL, "ns config: bad --layer");
+            if (c->nlayers == NS_CONFIG_LAYERS_MAX)
+                return err_set(err, E2BIG, "ns config: more than %d --layer",
+                               NS_CONFIG_LAYERS_MAX);
+            char **v = realloc(c->layers, (c->nlayers + 2) * sizeof(*v));
+            if (!v)
+                return -ENOMEM;
+            c->layers = v;
+            if (!(v[c->nlayers] = strdup(val)))
+                return -ENOMEM;
+            v[++c->nlayers] = NULL;
+            r = 0;
         } else if (!strcmp(opt, "--mount")) {
             /* FD:TARGET, TARGET a clean absolute path inside. */
             const char *colon = strchr(val, ':');
@@ -245,6 +270,8 @@ static int parse_into(int argc, char **argv, struct ns_config *c, struct runra_e
             "ns config: --root, --hostname, --image, --workdir and --listen-fd are required");
     if (have_root_fd && c->root_fd == c->listen_fd)
         return err_set(err, EINVAL, "ns config: --root-fd equals --listen-fd");
+    if (c->nlayers && !have_layers_fd)
+        return err_set(err, EINVAL, "ns config: --layer without --layers-fd");
     if (!c->hide && !(c->hide = calloc(1, sizeof(char *))))
         return -ENOMEM;
     return 0;
@@ -252,7 +279,7 @@ static int parse_into(int argc, char **argv, struct ns_config *c, struct runra_e
 
 int ns_config_from_argv(int argc, char **argv, struct ns_config *ret, struct runra_err **err)
 {
-    struct ns_config c = {.listen_fd = -1, .root_fd = -1};
+    struct ns_config c = {.listen_fd = -1, .root_fd = -1, .layers_fd = -1};
     int r = parse_into(argc, argv, &c, err);
     if (r < 0) {
         ns_config_done(&c);

@@ -23,12 +23,20 @@ struct ns_config {
     int mount_fds[NS_CONFIG_MOUNTS_MAX];
     char *mount_targets[NS_CONFIG_MOUNTS_MAX];
     size_t nmounts;
+    /* An image's root: a detached, idmapped, read-only mount of the shared
+     * layer store (-1: the host image), and the layers (64-hex diff-ids,
+     * bottom first) found there as sha256/<hex>, stacked into an overlay
+     * whose upper layer is the sandbox's disk. */
+    int layers_fd;
+    char **layers;
+    size_t nlayers;
 };
 
 /* Bounds the parser enforces. */
 #define NS_CONFIG_HIDE_MAX 64
 #define NS_CONFIG_HOSTNAME_MAX 64
 #define NS_CONFIG_FD_MAX 1023
+#define NS_CONFIG_LAYERS_MAX 256
 
 /* argv for execve: { "runra-init", "--ns", "--root", ..., NULL }. Free with
  * strv_free(). -EINVAL when a required field is missing, -ENOMEM. */

@@ -25,11 +25,11 @@
 #include "base/util.h"
 
 static int write_map(pid_t pid, const char *file, uint32_t inside, uint32_t outside,
-                     struct runra_err **err)
+                     uint32_t count, struct runra_err **err)
 {
     char path[64], line[64];
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    int n = snprintf(line, sizeof(line), "%u %u 1\n", inside, outside);
+    int n = snprintf(line, sizeof(line), "%u %u %u\n", inside, outside, count);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, line, (size_t)n) != n)
         return err_sys(err, errno, "write %s", path);
@@ -39,8 +39,8 @@ static int write_map(pid_t pid, const char *file, uint32_t inside, uint32_t outs
 /* A user namespace mapping host uid (gid) owner to sandbox_root: files the
  * host's owner has show up as the sandbox's root's, and what the sandbox's
  * root writes lands on the host as the owner's. */
-static int idmap_userns(uid_t uid, gid_t gid, uint32_t sandbox_root, int *ret_fd,
-                        struct runra_err **err)
+static int idmap_userns(uid_t uid, gid_t gid, uint32_t sandbox_root, uint32_t count,
+                        int *ret_fd, struct runra_err **err)
 {
     /* The child only waits to be killed: it holds a copy of every fd of
      * the daemon (no exec, so CLOEXEC never fires), and waiting for an EOF
@@ -52,9 +52,9 @@ static int idmap_userns(uid_t uid, gid_t gid, uint32_t sandbox_root, int *ret_fd
     }
     if (pid < 0)
         return err_sys(err, errno, "clone a user namespace for an idmapped mount");
-    int r = write_map((pid_t)pid, "uid_map", uid, sandbox_root, err);
+    int r = write_map((pid_t)pid, "uid_map", uid, sandbox_root, count, err);
     if (r >= 0)
-        r = write_map((pid_t)pid, "gid_map", gid, sandbox_root, err);
+        r = write_map((pid_t)pid, "gid_map", gid, sandbox_root, count, err);
     int fd = -1;
     if (r >= 0) {
         char path[64];
@@ -165,7 +165,7 @@ int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root,
     if (r < 0)
         return r;
     _cleanup_close_ int userns = -1;
-    r = idmap_userns(st.st_uid, st.st_gid, sandbox_root, &userns, err);
+    r = idmap_userns(st.st_uid, st.st_gid, sandbox_root, 1, &userns, err);
     if (r < 0)
         return r;
     /* Not recursive: what is mounted beneath source on the host (another
@@ -181,6 +181,34 @@ int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root,
         return err_sys(err, errno, "idmapped mount of '%s' (the file system may not support "
                                    "idmapped mounts)",
                        source);
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+int ns_idmap_layers(const char *dir, uint32_t sandbox_root, int *ret_fd, struct runra_err **err)
+{
+    /* The daemon's own directory (0700, in its state dir): trusted. */
+    _cleanup_close_ int src = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (src < 0)
+        return err_sys(err, errno, "layer store '%s'", dir);
+    _cleanup_close_ int userns = -1;
+    int r = idmap_userns(0, 0, sandbox_root, NS_IDMAP_LAYER_IDS, &userns, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int fd =
+        open_tree(src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "open_tree '%s'", dir);
+    /* Read-only, so no sandbox can change what another one stacks on; no
+     * setuid and no devices beyond the overlay's whiteouts (which are
+     * never opened, only seen). */
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                       MOUNT_ATTR_NODEV,
+                           .userns_fd = (uint64_t)userns};
+    if (mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+        return err_sys(err, errno, "idmapped mount of the layer store '%s' (its file system "
+                                   "must support idmapped mounts)",
+                       dir);
     *ret_fd = TAKE_FD(fd);
     return 0;
 }

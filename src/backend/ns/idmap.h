@@ -16,3 +16,9 @@
  * when it is root-owned and not read-only. */
 int ns_idmap_mount(const char *source, bool readonly, uint32_t sandbox_root,
                    const char *const *forbid, int *ret_fd, struct runra_err **err);
+
+/* Image layers hold ids 0-65535 as the image has them. */
+#define NS_IDMAP_LAYER_IDS 65536u
+/* The shared layer store as a detached, read-only, idmapped mount for a
+ * sandbox: id k in a layer appears as the sandbox's id k. */
+int ns_idmap_layers(const char *dir, uint32_t sandbox_root, int *ret_fd, struct runra_err **err);

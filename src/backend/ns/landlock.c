@@ -30,7 +30,7 @@ static int add_rule(int rfd, const char *path, uint64_t access, struct runra_err
     return 0;
 }
 
-int ns_landlock_apply(struct runra_err **err)
+int ns_landlock_apply(bool image_root, struct runra_err **err)
 {
     int abi = ns_landlock_query_abi();
     if (abi < 1)
@@ -43,7 +43,8 @@ int ns_landlock_apply(struct runra_err **err)
     _cleanup_close_ int rfd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
     if (rfd < 0)
         return err_sys(err, errno, "landlock: create ruleset (ABI %d)", abi);
-    int r = add_rule(rfd, "/", ns_landlock_fs_read(abi), err);
+    int r = add_rule(rfd, "/",
+                     image_root ? ns_landlock_fs_handled(abi) : ns_landlock_fs_read(abi), err);
     for (size_t i = 0; r >= 0 && i < ns_landlock_rules_n; i++)
         r = add_rule(rfd, ns_landlock_rules[i].path,
                      ns_landlock_rule_access(&ns_landlock_rules[i], abi), err);

@@ -164,7 +164,7 @@ static int c_spawn(struct create *c, struct runra_err **err)
     const struct backend_create_args *a = c->a;
     /* Host mounts are made here, idmapped to the sandbox's root, and handed
      * to runra-init to attach inside. */
-    int mfds[NS_CONFIG_MOUNTS_MAX], mtargets[NS_CONFIG_MOUNTS_MAX];
+    int mfds[NS_CONFIG_MOUNTS_MAX + 1], mtargets[NS_CONFIG_MOUNTS_MAX + 1];
     size_t nm = 0;
     int r = 0;
     if (a->spec->nmounts > NS_CONFIG_MOUNTS_MAX)
@@ -176,6 +176,20 @@ static int c_spawn(struct create *c, struct runra_err **err)
             break;
         mtargets[nm] = INIT_MOUNT_FD0 + (int)nm;
     }
+    /* An image's layers: the whole store through one idmapped mount, the
+     * fd after the host mounts'. */
+    int layers_fd = -1;
+    if (r >= 0 && a->layers_dir) {
+        if (a->nlayers > NS_CONFIG_LAYERS_MAX)
+            r = err_set(err, E2BIG, "the image has more than %d layers", NS_CONFIG_LAYERS_MAX);
+        else
+            r = ns_idmap_layers(a->layers_dir, a->uid_base, &mfds[nm], err);
+        if (r >= 0) {
+            mtargets[nm] = INIT_MOUNT_FD0 + (int)nm;
+            layers_fd = mtargets[nm];
+        }
+    }
+    size_t nfds = nm + (layers_fd >= 0);
     if (r < 0) {
         for (size_t i = 0; i < nm; i++)
             close(mfds[i]);
@@ -190,6 +204,9 @@ static int c_spawn(struct create *c, struct runra_err **err)
         .listen_fd = INIT_LISTEN_FD,
         .root_fd = INIT_ROOT_FD,
         .nmounts = nm,
+        .layers_fd = layers_fd,
+        .layers = (char **)a->layers,
+        .nlayers = a->nlayers,
     };
     for (size_t i = 0; i < nm; i++) {
         cfg.mount_fds[i] = mtargets[i];
@@ -198,7 +215,7 @@ static int c_spawn(struct create *c, struct runra_err **err)
     char **argv = NULL;
     r = ns_config_to_argv(&cfg, &argv);
     if (r < 0) {
-        for (size_t i = 0; i < nm; i++)
+        for (size_t i = 0; i < nfds; i++)
             close(mfds[i]);
         return err_sys(err, r, "runra-init argv");
     }
@@ -213,11 +230,11 @@ static int c_spawn(struct create *c, struct runra_err **err)
         .cg = c->b->cg,
         .extra_fds = mfds,
         .extra_targets = mtargets,
-        .nextra = nm,
+        .nextra = nfds,
     };
     r = ns_spawn(&sa, &c->b->pid, &c->b->pidfd, err);
     strv_free(argv);
-    for (size_t i = 0; i < nm; i++)
+    for (size_t i = 0; i < nfds; i++)
         close(mfds[i]);
     /* Only runra-init holds the listening socket from here on, so the
      * connection breaks (rather than hangs) if it dies. */

@@ -56,8 +56,22 @@ static int ensure_dir(int rootfd, const char *path, mode_t mode, struct runra_er
     return 0;
 }
 
+/* An image brings its own tree: only what the setup mounts on must be
+ * there, and what the image has already is left as the image made it. */
+static const struct skel image_skeleton[] = {
+    {"proc", 0555}, {"sys", 0555}, {"dev", 0755}, {"tmp", 01777}, {"run", 0755}, {"etc", 0755},
+};
+
 int ns_rootfs_skeleton(struct ns_child_ctx *x, struct runra_err **err)
 {
+    if (x->c->layers_fd >= 0) {
+        for (size_t i = 0; i < ARRAY_SIZE(image_skeleton); i++) {
+            int r = ensure_dir(x->rootfd, image_skeleton[i].path, image_skeleton[i].mode, err);
+            if (r < 0)
+                return r;
+        }
+        return 0;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(skeleton); i++) {
         int r = ensure_dir(x->rootfd, skeleton[i].path, skeleton[i].mode, err);
         if (r < 0)
@@ -125,13 +139,37 @@ static int etc_attach(struct ns_child_ctx *x, int *mnt, const char *target, stru
     return ns_mnt_attach(fd, x->rootfd, target, err);
 }
 
+/* The host's resolver may be on its loopback (systemd-resolved), which is
+ * not the sandbox's. Any address does here: when the sandbox has a network,
+ * every DNS query it sends, wherever to, is answered by runrad's resolver;
+ * without one, this address has no route and a lookup fails at once.
+ * 192.0.2.0/24 is for documentation only. */
+static const char resolv_conf[] =
+    "# runra: DNS is answered by runrad under the sandbox's network policy\n"
+    "nameserver 192.0.2.53\noptions timeout:2 attempts:2\n";
+
+/* An image's /etc is the sandbox's own (its upper layer): the three files
+ * are simply written there, replacing whatever the image had (a symlink
+ * into /run, say) rather than writing through it. */
+static int image_etc(int etcfd, const char *name, const char *content, struct runra_err **err)
+{
+    if (unlinkat(etcfd, name, 0) < 0 && errno != ENOENT)
+        return err_sys(err, errno, "replace /etc/%s", name);
+    _cleanup_close_ int fd =
+        openat(etcfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_sys(err, errno, "create /etc/%s", name);
+    int r = write_full(fd, content, strlen(content));
+    return r < 0 ? err_sys(err, r, "write /etc/%s", name) : 0;
+}
+
 int ns_rootfs_host(struct ns_child_ctx *x, struct runra_err **err)
 {
     const struct ns_config *c = x->c;
-    if (strcmp(c->image, "host") != 0)
-        return err_set(err, EOPNOTSUPP, "image '%.64s' is not supported by the ns backend",
-                       c->image);
-    for (size_t i = 0; i < ARRAY_SIZE(host_tops); i++) {
+    bool image = c->layers_fd >= 0;
+    if (!image && strcmp(c->image, "host") != 0)
+        return err_set(err, EOPNOTSUPP, "image '%.64s' has no layers", c->image);
+    for (size_t i = 0; !image && i < ARRAY_SIZE(host_tops); i++) {
         int r = host_top(x, host_tops[i], err);
         if (r < 0)
             return r;
@@ -148,19 +186,19 @@ int ns_rootfs_host(struct ns_child_ctx *x, struct runra_err **err)
         openat(x->rootfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (etcfd < 0)
         return err_sys(err, errno, "open the disk's /etc");
+    if (image) {
+        int r = image_etc(etcfd, "hostname", hostname, err);
+        if (r >= 0)
+            r = image_etc(etcfd, "hosts", hosts, err);
+        if (r >= 0)
+            r = image_etc(etcfd, "resolv.conf", resolv_conf, err);
+        return r;
+    }
     int r = etc_file(etcfd, "hostname", hostname, &x->etc_hostname, err);
     if (r >= 0)
         r = etc_file(etcfd, "hosts", hosts, &x->etc_hosts, err);
-    /* The host's resolver may be on its loopback (systemd-resolved), which
-     * is not the sandbox's. Any address does here: when the sandbox has a
-     * network, every DNS query it sends, wherever to, is answered by
-     * runrad's resolver; without one, this address has no route and a
-     * lookup fails at once. 192.0.2.0/24 is for documentation only. */
     if (r >= 0)
-        r = etc_file(etcfd, "resolv.conf",
-                     "# runra: DNS is answered by runrad under the sandbox's network policy\n"
-                     "nameserver 192.0.2.53\noptions timeout:2 attempts:2\n",
-                     &x->etc_resolv, err);
+        r = etc_file(etcfd, "resolv.conf", resolv_conf, &x->etc_resolv, err);
     if (r >= 0)
         r = ns_mnt_bind("/usr", x->rootfd, "/usr", true, RO_ATTRS, err);
     if (r >= 0)
@@ -212,9 +250,12 @@ static int mask_ssh_keys(struct ns_child_ctx *x, struct runra_err **err)
 int ns_rootfs_masks(struct ns_child_ctx *x, struct runra_err **err)
 {
     int r = ns_mask_source(x->rootfd, NS_MASK_PARK, &x->maskfd, err);
-    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(secrets); i++)
+    /* An image's /etc is its own, not the host's: nothing of the host's
+     * to cover, and the image's shadow file is the image's business. */
+    bool host = x->c->layers_fd < 0;
+    for (size_t i = 0; host && r >= 0 && i < ARRAY_SIZE(secrets); i++)
         r = ns_mask(x->maskfd, x->rootfd, secrets[i], err);
-    if (r >= 0)
+    if (host && r >= 0)
         r = mask_ssh_keys(x, err);
     /* Hidden host paths (the daemon's state dir and socket) are resolved the
      * way the sandbox would resolve them: those under a host bind exist and

@@ -9,7 +9,7 @@
 #include "backend/ns/cgroup.h"
 #include "base/err.h"
 
-#define NS_SPAWN_EXTRA_MAX 16
+#define NS_SPAWN_EXTRA_MAX 17 /* the host mounts and the layer store */
 
 struct ns_spawn_args {
     const char *init_path; /* runra-init on the host */
