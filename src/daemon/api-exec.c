@@ -26,20 +26,22 @@ enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req
     if (r < 0)
         return api_respond_err(c, r, e);
     json_error_t je;
-    const char *command = NULL, *cwd = NULL, *encoding = NULL;
+    const char *command = NULL, *cwd = NULL, *encoding = NULL, *user = NULL;
     json_t *argv = NULL, *env = NULL, *stdin_j = NULL, *timeout = NULL, *maxout = NULL;
     char **av = NULL, **ev = NULL;
     struct exec_result *res = NULL;
     enum MHD_Result ret;
     bool b64 = false;
     int stream = 0;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?o,s?o,s?s,s?o,s?o,s?o,s?s,s?b}", "command",
-                       &command, "argv", &argv, "env", &env, "cwd", &cwd, "stdin", &stdin_j,
-                       "timeoutMs", &timeout, "maxOutputBytes", &maxout, "encoding",
-                       &encoding, "stream", &stream) < 0) {
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s,s?o,s?o,s?s,s?o,s?o,s?o,s?s,s?b,s?s}",
+                       "command", &command, "argv", &argv, "env", &env, "cwd", &cwd, "stdin",
+                       &stdin_j, "timeoutMs", &timeout, "maxOutputBytes", &maxout, "encoding",
+                       &encoding, "stream", &stream, "user", &user) < 0) {
         r = err_set(&e, EINVAL, "invalid exec request: %s", je.text);
         goto out;
     }
+    if (user && (r = msg_check_user(user, &e)) < 0)
+        goto out;
     if (!!command == !!argv) {
         r = err_set(&e, EINVAL, "exec needs exactly one of 'command' or 'argv'");
         goto out;
@@ -105,7 +107,7 @@ enum MHD_Result api_exec(struct api *a, struct MHD_Connection *c, struct api_req
     }
     if (cwd && (r = msg_check_path(cwd, &e)) < 0)
         goto out;
-    struct exec_opts o = {.argv = av, .env = ev, .cwd = cwd};
+    struct exec_opts o = {.argv = av, .env = ev, .cwd = cwd, .user = user};
     if (stdin_j) {
         if (!json_is_string(stdin_j) || json_string_length(stdin_j) > RUNRA_STDIN_MAX) {
             r = err_set(&e, EINVAL, "stdin must be a string of at most %u bytes", RUNRA_STDIN_MAX);

@@ -306,19 +306,23 @@ enum MHD_Result api_proc_start(struct api *a, struct MHD_Connection *c, struct a
     json_error_t je;
     json_t *command = NULL, *argv = NULL, *env = NULL, *pty = NULL;
     const char *cwd = NULL, *tag = NULL;
-    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?o,s?o,s?o,s?s,s?s,s?o}", "command", &command,
-                       "argv", &argv, "env", &env, "cwd", &cwd, "tag", &tag, "pty", &pty) < 0)
+    const char *user = NULL;
+    if (json_unpack_ex(j, &je, JSON_STRICT, "{s?o,s?o,s?o,s?s,s?s,s?o,s?s}", "command", &command,
+                       "argv", &argv, "env", &env, "cwd", &cwd, "tag", &tag, "pty", &pty, "user",
+                       &user) < 0)
         return api_respond_errf(c, EINVAL, "invalid process request: %s", je.text);
     char **av = NULL, **ev = NULL;
     uint16_t cols = 0, rows = 0;
     r = parse_command(command, argv, env, cwd, &av, &ev, &e);
+    if (r >= 0 && user)
+        r = msg_check_user(user, &e);
     if (r >= 0 && tag)
         r = proc_check_tag(tag, &e);
     if (r >= 0 && pty)
         r = parse_pty(pty, &cols, &rows, &e);
     struct proc_info pi = {0};
     if (r >= 0) {
-        struct exec_opts o = {.argv = av, .env = ev, .cwd = cwd};
+        struct exec_opts o = {.argv = av, .env = ev, .cwd = cwd, .user = user};
         r = manager_proc_start(a->m, rq->match.id, &o, tag, cols, rows, &pi, &e);
     }
     strv_free(av);

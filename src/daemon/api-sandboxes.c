@@ -53,7 +53,8 @@ static json_t *sandbox_json_base(const struct sandbox_info *i)
     json_t *env_keys = json_array();
     for (size_t k = 0; k < s->env.n; k++)
         json_array_append_new(env_keys, json_string(s->env.items[k].key));
-    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o}",
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:f,s:I,s:I,s:I},s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,"
+                     "s:o,s:s?,s:s?}",
                      "id",
                      i->id, "state", i->state, "image", s->image, "backend", s->backend,
                      "resources", "cpu", s->resources.cpu, "memoryMb",
@@ -63,7 +64,8 @@ static json_t *sandbox_json_base(const struct sandbox_info *i)
                      s->workdir, "network", network_json(s->network), "autoResume",
                      json_boolean(s->auto_resume), "persist", json_boolean(s->persist), "onTimeout",
                      json_string(s->pause_on_timeout ? "pause" : "destroy"), "createdAt",
-                     msg_time_json(i->created_ms), "expiresAt", msg_time_json(i->expires_ms));
+                     msg_time_json(i->created_ms), "expiresAt", msg_time_json(i->expires_ms),
+                     "imageDigest", s->image_digest, "user", s->user);
 }
 
 enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_req *rq)

@@ -17,11 +17,14 @@ struct events;
 
 struct keys;
 
+struct images;
+
 struct api {
     struct manager *m;
     const char *state_dir;
     struct events *events; /* the audit trail (GET /v1/events), or NULL */
     struct keys *keys;     /* API keys */
+    struct images *images; /* the image store and pulls */
     bool tcp;              /* the TCP listener: every request needs a key */
 };
 
@@ -33,6 +36,7 @@ struct api_req {
     struct file_wstream *ws;
     struct tar_wstream *tws; /* PUT files/tar */
     struct attach *attach;   /* an attach not yet upgraded */
+    int import_fd;           /* POST /v1/images/import: the spooled archive, or -1 */
     struct runra_err *upload_err;
     int upload_r;
     uint64_t uploaded;
@@ -133,6 +137,17 @@ int api_tar_put_data(struct api_req *rq, const void *p, size_t n);
 enum MHD_Result api_tar_put_end(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 void api_tar_req_done(struct api_req *rq);
 /* api-watch.c: NDJSON file events until the client disconnects. */
+enum MHD_Result api_images_list(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_images_inspect(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_images_pull(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_images_delete(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_images_prune(struct api *a, struct MHD_Connection *c, struct api_req *rq);
+enum MHD_Result api_images_import_begin(struct api *a, struct MHD_Connection *c,
+                                        struct api_req *rq);
+int api_images_import_data(struct api_req *rq, const void *p, size_t n);
+enum MHD_Result api_images_import_end(struct api *a, struct MHD_Connection *c,
+                                      struct api_req *rq);
+
 enum MHD_Result api_watch(struct api *a, struct MHD_Connection *c, struct api_req *rq);
 /* api-ports.c: exposed ports. */
 enum MHD_Result api_port_add(struct api *a, struct MHD_Connection *c, struct api_req *rq);

@@ -36,6 +36,13 @@ static const struct errmap_entry table[] = {
     {ENOMEM, 503, "unavailable"},
     {EMFILE, 503, "unavailable"},
     {ETIMEDOUT, 504, "timeout"},
+    /* A registry runrad could not reach, or whose answer was malformed or
+     * did not match its digest (an import's archive too). */
+    {ECONNREFUSED, 502, "registry_unavailable"},
+    {EHOSTUNREACH, 502, "registry_unavailable"},
+    {ENETUNREACH, 502, "registry_unavailable"},
+    {EBADMSG, 422, "invalid_content"},
+    {ECANCELED, 503, "unavailable"},
 };
 
 static const struct errmap_entry internal = {EIO, 500, "internal"};

@@ -68,6 +68,12 @@ static const api_handler handlers[] = {
     [ROUTE_PORT_LIST] = api_port_list,
     [ROUTE_PORT_REMOVE] = api_port_remove,
     [ROUTE_TOOLS] = api_tools_list,
+    [ROUTE_IMAGES_LIST] = api_images_list,
+    [ROUTE_IMAGES_INSPECT] = api_images_inspect,
+    [ROUTE_IMAGES_PULL] = api_images_pull,
+    [ROUTE_IMAGES_DELETE] = api_images_delete,
+    [ROUTE_IMAGES_PRUNE] = api_images_prune,
+    [ROUTE_IMAGES_IMPORT] = api_images_import_end,
     [ROUTE_TOOL_CALL] = api_tool_call,
 };
 
@@ -260,6 +266,8 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     file_wstream_close(rq->ws);
     api_tar_req_done(rq);
+    if (rq->import_fd >= 0)
+        close(rq->import_fd);
     /* Once upgraded, the session frees itself when it ends. */
     if (rq->attach && !api_attach_upgraded(rq->attach))
         api_attach_free(rq->attach);
@@ -280,8 +288,9 @@ static int gate(struct api *a, struct MHD_Connection *c, struct api_req *rq)
         return -ENOKEY;
     }
     enum route_id id = rq->match.route->id;
+    /* Images are shared by every key: removing one is the admin's call. */
     if (id == ROUTE_KEYS_CREATE || id == ROUTE_KEYS_LIST || id == ROUTE_KEYS_DELETE ||
-        id == ROUTE_METRICS) {
+        id == ROUTE_METRICS || id == ROUTE_IMAGES_DELETE || id == ROUTE_IMAGES_PRUNE) {
         snprintf(rq->early_msg, sizeof(rq->early_msg),
                  "this route is for the admin: use runrad's unix socket");
         return -EPERM;
@@ -305,6 +314,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
             return MHD_NO;
         *con_cls = rq;
+        rq->import_fd = -1;
         rq->start_ns = now_ns();
         int r = router_match(method, url, &rq->match);
         if (r < 0) {
@@ -335,6 +345,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                     (unsigned long long)RUNRA_FILE_MAX);
         if (rq->match.route->body == BODY_STREAM && rq->match.route->id == ROUTE_TAR_PUT)
             return api_tar_put_begin(a, c, rq);
+        if (rq->match.route->id == ROUTE_IMAGES_IMPORT)
+            return api_images_import_begin(a, c, rq);
         if (rq->match.route->body == BODY_STREAM)
             return api_file_write_begin(a, c, rq);
         return MHD_YES;
@@ -365,6 +377,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 rq->upload_r = file_wstream_write(rq->ws, upload, n, &rq->upload_err);
             if (rq->upload_r >= 0 && rq->tws)
                 rq->upload_r = api_tar_put_data(rq, upload, n);
+            if (rq->upload_r >= 0 && rq->import_fd >= 0)
+                rq->upload_r = api_images_import_data(rq, upload, n);
         } else {
             /* A body where none belongs is drained and then refused. */
             rq->body_too_big = true;

@@ -21,6 +21,7 @@
 #include "events.h"
 #include "keys.h"
 #include "http.h"
+#include "images.h"
 #include "manager.h"
 #include "proto/limits.h"
 #include "router.h"
@@ -47,6 +48,8 @@ static void usage(FILE *f)
           "                       and the next runrad on this state dir takes them back)\n"
           "  --secrets-key PATH   key sealing sandbox secrets in the store (default\n"
           "                       /run/runra/secrets-HASH.key, on tmpfs: never on disk)\n"
+          "  --config PATH        runrad's config file: registry mirrors and plain-HTTP\n"
+          "                       registries (default /etc/runra/runrad.json, if present)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
           "  --list-routes        print the API routes and exit\n"
           "  --version            print the version and exit\n",
@@ -87,8 +90,10 @@ int main(int argc, char **argv)
     uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
            OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET,
-           OPT_EVENTS_FILE, OPT_OTLP, OPT_LISTEN, OPT_KEEP, OPT_NO_KEEP, OPT_SECRETS_KEY };
+           OPT_EVENTS_FILE, OPT_OTLP, OPT_LISTEN, OPT_KEEP, OPT_NO_KEEP, OPT_SECRETS_KEY,
+           OPT_CONFIG };
     const char *events_file = NULL, *otlp = NULL, *listen_addr = NULL, *secrets_key = NULL;
+    const char *config_path = NULL;
     bool keep = true;
     const char *net_range = "10.88.0.0/16", *dns = NULL;
     bool no_net = false;
@@ -109,6 +114,7 @@ int main(int argc, char **argv)
         {"keep-sandboxes", no_argument, NULL, OPT_KEEP},
         {"no-keep-sandboxes", no_argument, NULL, OPT_NO_KEEP},
         {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -172,6 +178,9 @@ int main(int argc, char **argv)
             break;
         case OPT_SECRETS_KEY:
             secrets_key = optarg;
+            break;
+        case OPT_CONFIG:
+            config_path = optarg;
             break;
         case OPT_LOG:
             if (!strcmp(optarg, "debug"))
@@ -346,7 +355,22 @@ int main(int argc, char **argv)
         err_free(e);
         e = NULL;
     }
+    /* Images: the store in the state dir, registries from the config file. */
+    struct images *images = NULL;
+    {
+        struct images_config ic = {.state_dir = state_real,
+                                   .config_path = config_path,
+                                   .config_required = config_path != NULL};
+        if (images_open(&ic, &images, &e) < 0) {
+            fprintf(stderr, "runrad: %s\n", e->msg);
+            egress_free(egress);
+            events_free(events);
+            store_close(store);
+            return 1;
+        }
+    }
     struct manager_config mc = {.state_dir = state_real,
+                                .images = images,
                                 .keep_sandboxes = keep,
                                 .secrets_key = have_skey ? &skey : NULL,
                                 .secrets_key_path = have_skey ? kpath : NULL,
@@ -376,7 +400,8 @@ int main(int argc, char **argv)
         store_close(store);
         return 1;
     }
-    struct api api = {.m = m, .state_dir = state_real, .events = events, .keys = keys};
+    struct api api = {
+        .m = m, .state_dir = state_real, .events = events, .keys = keys, .images = images};
     struct api api_tcp = api;
     api_tcp.tcp = true;
     struct http *h = NULL, *htcp = NULL;
@@ -409,6 +434,9 @@ int main(int argc, char **argv)
      * still waiting on them), then stop the server. */
     http_quiesce(h);
     http_quiesce(htcp);
+    /* Pulls end now (a create waiting for one gets an error), not when
+     * their downloads would have. */
+    images_stop(images);
     /* Attach sessions call into the manager: they end first. */
     api_attach_stop_all();
     api_attach_drain(10000);
@@ -418,6 +446,7 @@ int main(int argc, char **argv)
     http_stop(htcp);
     events_free(events);
     keys_free(keys);
+    images_free(images);
     store_close(store);
     log_info("event=stopped");
     return 0;

@@ -133,6 +133,7 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
     struct exec_req req = {.argv = o->argv,
                            .env = env,
                            .cwd = (char *)o->cwd,
+                           .user = (char *)(o->user ? o->user : s->spec->user),
                            .timeout_ms = timeout,
                            .max_output = cap,
                            .stdin_pipe = o->has_stdin};

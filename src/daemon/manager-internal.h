@@ -143,3 +143,12 @@ typedef int (*rstream_check_fn)(const struct guest_frame *f, struct runra_err **
 int manager_rstream_start(struct manager *m, struct sandbox *s, struct guest_call *call,
                           const char *what, rstream_check_fn check, struct file_rstream **ret,
                           struct runra_err **err);
+
+/* Resolves spec's image (pulling or importing it; admin: the caller may
+ * name a host path) and applies its config: image_digest, Env under the
+ * spec's env, WorkingDir unless the spec named one, User unless set. */
+int manager_image_apply(struct manager *m, struct sandbox_spec *sp, bool admin,
+                        struct runra_err **err);
+/* The layers (diff-id hex, bottom first) of spec's resolved image. */
+int manager_image_layers(struct manager *m, const struct sandbox_spec *sp, char ***ret,
+                         size_t *ret_n, struct runra_err **err);

@@ -80,6 +80,7 @@ int manager_exec_stream_open(struct manager *m, const char *id, const struct exe
         return r;
     char **env = NULL;
     r = manager_env_merge(m, s, o->env, &env);
+    _cleanup_free_ char *user = o->user ? strdup(o->user) : s->spec->user ? strdup(s->spec->user) : NULL;
     manager_release(m, s);
     if (r < 0)
         return r;
@@ -87,6 +88,7 @@ int manager_exec_stream_open(struct manager *m, const char *id, const struct exe
     struct exec_req req = {.argv = o->argv,
                            .env = env,
                            .cwd = (char *)o->cwd,
+                           .user = user,
                            .timeout_ms = timeout,
                            .max_output = o->max_output,
                            .stdin_pipe = o->has_stdin};
@@ -325,10 +327,11 @@ int manager_proc_start(struct manager *m, const char *id, const struct exec_opts
         return r;
     char **env = NULL;
     r = manager_env_merge(m, s, o->env, &env);
+    _cleanup_free_ char *user = o->user ? strdup(o->user) : s->spec->user ? strdup(s->spec->user) : NULL;
     manager_release(m, s);
     if (r < 0)
         return r;
-    struct exec_req req = {.argv = o->argv, .env = env, .cwd = (char *)o->cwd};
+    struct exec_req req = {.argv = o->argv, .env = env, .cwd = (char *)o->cwd, .user = user};
     struct proc_start_req q = {
         .exec = &req, .tag = (char *)tag, .pty = cols && rows, .cols = cols, .rows = rows};
     _cleanup_free_ char *payload = NULL;

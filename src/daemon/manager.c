@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "guest.h"
+#include "images.h"
 #include "manager-internal.h"
 #include "proto/frame.h"
 #include "proto/limits.h"
@@ -446,10 +447,19 @@ int manager_box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
                                     .uid_base = slot_uid_base(s->slot),
                                     .init_path = m->cfg.init_path,
                                     .reuse_disk = reuse_disk};
+    char **layers = NULL;
+    if (s->spec->image_digest) {
+        int lr = manager_image_layers(m, s->spec, &layers, &a.nlayers, err);
+        if (lr < 0)
+            return lr;
+        a.layers = layers;
+        a.layers_dir = image_store_layers_dir(images_store(m->cfg.images));
+    }
     int fd = -1;
     struct box *box = NULL;
     struct guest *guest = NULL;
     int r = s->ops->create(&a, &box, &fd, err);
+    strv_free(layers);
     if (r < 0)
         return r;
     r = guest_new(fd, s->id, &guest, err);
@@ -830,6 +840,9 @@ static int check_mounts(struct manager *m, const struct sandbox_spec *spec,
     return 0;
 }
 
+static int create_box(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
+                      struct runra_err **err);
+
 int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
                    struct runra_err **err)
 {
@@ -837,6 +850,27 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     int cr = check_mounts(m, sp, err);
     if (cr < 0)
         return cr;
+    if (!strcmp(sp->image, "host"))
+        return create_box(m, TAKE_PTR(sp), ret, err);
+    if (!m->cfg.images)
+        return err_set(err, ENOSYS, "this runrad has no image store");
+    /* From resolving the image until the sandbox is listed, no collection
+     * may take the image's layers away. */
+    struct image_store *st = images_store(m->cfg.images);
+    image_store_begin(st);
+    cr = manager_image_apply(m, sp, sp->owner[0] == 0, err);
+    if (cr >= 0)
+        cr = create_box(m, TAKE_PTR(sp), ret, err);
+    else
+        err_prefix(err, "create sandbox");
+    image_store_end(st);
+    return cr;
+}
+
+static int create_box(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
+                      struct runra_err **err)
+{
+    _cleanup_(spec_freep) struct sandbox_spec *sp = spec;
     pthread_mutex_lock(&m->lock);
     bool stopping = m->stopping;
     pthread_mutex_unlock(&m->lock);
@@ -845,7 +879,9 @@ int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_
     struct sandbox *s = NULL;
     int r;
     /* A pooled box whose runra-init died meanwhile is discarded, not used. */
-    while ((s = pool_take(m, sp)) && !guest_alive(s->guest)) {
+    /* An image's sandbox is never pooled: its box is made of what the
+     * image is at the time of the create. */
+    while (!sp->image_digest && (s = pool_take(m, sp)) && !guest_alive(s->guest)) {
         pthread_mutex_lock(&m->lock);
         doom_locked(m, s);
         pthread_mutex_unlock(&m->lock);

@@ -34,6 +34,7 @@ struct manager_config {
      * restarted daemon does not have them. */
     const struct secrets_key *secrets_key;
     const char *secrets_key_path; /* never visible in, or mountable into, a sandbox */
+    struct images *images;        /* the image store; NULL: only the host image */
 };
 
 struct sandbox_info {
@@ -52,6 +53,12 @@ int manager_new(const struct manager_config *cfg, struct manager **ret, struct r
 /* Destroys every sandbox (or, keep_sandboxes, lets go of them running)
  * and frees the manager. */
 void manager_free(struct manager *m);
+
+/* The manifest digests of the images every sandbox (pooled, running,
+ * paused, stopped, being torn down) is made of, NULL-terminated. */
+int manager_image_digests(struct manager *m, char ***ret);
+/* How many sandboxes use the image with this manifest digest. */
+int manager_image_users(struct manager *m, const char *digest);
 
 /* Takes ownership of spec (also on failure). */
 int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
@@ -79,6 +86,7 @@ struct exec_opts {
     char **argv;          /* borrowed */
     char **env;           /* borrowed "K=V" overrides over the sandbox env; may be NULL */
     const char *cwd;      /* may be NULL */
+    const char *user;     /* may be NULL: the sandbox's default user */
     uint64_t timeout_ms;  /* 0: the daemon default */
     uint64_t max_output;  /* 0: the daemon default */
     const void *stdin_data;

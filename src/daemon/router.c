@@ -51,6 +51,12 @@ static const struct route routes[] = {
     {"DELETE", "/v1/sandboxes/{id}/ports/{proc}", ROUTE_PORT_REMOVE, BODY_NONE},
     {"GET", "/v1/tools", ROUTE_TOOLS, BODY_NONE},
     {"POST", "/v1/sandboxes/{id}/tools/call", ROUTE_TOOL_CALL, BODY_JSON},
+    {"GET", "/v1/images", ROUTE_IMAGES_LIST, BODY_NONE},
+    {"GET", "/v1/images/inspect", ROUTE_IMAGES_INSPECT, BODY_NONE},
+    {"POST", "/v1/images/pull", ROUTE_IMAGES_PULL, BODY_JSON},
+    {"DELETE", "/v1/images", ROUTE_IMAGES_DELETE, BODY_NONE},
+    {"POST", "/v1/images/prune", ROUTE_IMAGES_PRUNE, BODY_NONE},
+    {"POST", "/v1/images/import", ROUTE_IMAGES_IMPORT, BODY_STREAM},
 };
 
 const struct route *router_table(size_t *ret_n)

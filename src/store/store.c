@@ -46,6 +46,8 @@ static const char *migrations[] = {
     "ALTER TABLE sandboxes ADD COLUMN secrets BLOB;"
     "ALTER TABLE sandboxes ADD COLUMN net_slot INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE sandboxes ADD COLUMN ports TEXT NOT NULL DEFAULT '';",
+    /* 5: the image a sandbox's root is made of (its manifest digest) */
+    "ALTER TABLE sandboxes ADD COLUMN image_digest TEXT NOT NULL DEFAULT '';",
 };
 
 static int db_err(struct store *s, struct runra_err **err, const char *what)
@@ -140,8 +142,8 @@ int store_sandbox_insert(struct store *s, const struct store_sandbox *sb, struct
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO sandboxes (id, spec, state, created_ms, expires_ms, "
-                           "uid_base, init_pid, owner, secrets, net_slot, ports) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "uid_base, init_pid, owner, secrets, net_slot, ports, image_digest) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK) {
         r = db_err(s, err, "insert");
         goto out;
@@ -160,6 +162,8 @@ int store_sandbox_insert(struct store *s, const struct store_sandbox *sb, struct
         sqlite3_bind_null(st, 9);
     sqlite3_bind_int64(st, 10, sb->net_slot);
     sqlite3_bind_text(st, 11, sb->ports ? sb->ports : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 12, sb->spec->image_digest ? sb->spec->image_digest : "", -1,
+                      SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT)
         r = err_set(err, EEXIST, "store: sandbox %s exists", sb->id);
@@ -276,7 +280,8 @@ int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_
     int r = 0;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id, spec, state, created_ms, expires_ms, uid_base, init_pid, "
-                           "owner, secrets, net_slot, ports FROM sandboxes ORDER BY created_ms, id",
+                           "owner, secrets, net_slot, ports, image_digest FROM sandboxes "
+                           "ORDER BY created_ms, id",
                            -1, &st, NULL) != SQLITE_OK) {
         r = db_err(s, err, "list");
         goto out;
@@ -318,6 +323,9 @@ int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_
         int64_t slot = sqlite3_column_int64(st, 9);
         sb->net_slot = slot > 0 && slot <= UINT32_MAX ? (uint32_t)slot : 0;
         sb->ports = strdup((const char *)sqlite3_column_text(st, 10));
+        const char *digest = (const char *)sqlite3_column_text(st, 11);
+        if (digest && *digest && sb->spec)
+            sb->spec->image_digest = strdup(digest);
         n++;
         if (!sb->id || !sb->state || !sb->spec || !sb->ports || (blen > 0 && !sb->secrets)) {
             r = -ENOMEM;

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -516,12 +517,29 @@ def _etc_entries(users, groups, extra=()):
 # Small host tools every rootfs fixture carries, so an exec in a sandbox made
 # from it can look around. /bin/sh is Debian's dash.
 BASE_TOOLS = ("/bin/sh", "/usr/bin/dash", "/usr/bin/env", "/usr/bin/cat", "/usr/bin/ls",
-              "/usr/bin/id", "/usr/bin/mkdir", "/usr/bin/rm")
+              "/usr/bin/id", "/usr/bin/mkdir", "/usr/bin/rm", "/usr/bin/sleep", "/usr/bin/true",
+              "/usr/bin/touch", "/usr/bin/wc", "/usr/bin/head", "/usr/bin/tail",
+              "/usr/bin/grep", "/usr/bin/sed", "/usr/bin/cp", "/usr/bin/mv", "/usr/bin/chmod",
+              "/usr/bin/ln", "/usr/bin/sort", "/usr/bin/tr", "/usr/bin/cut", "/usr/bin/uname",
+              "/usr/bin/bash", "/usr/bin/hostname", "/usr/bin/which")
+
+
+def _libc_libraries():
+    """The shared objects of Debian's libc6 (librt, libdl, libpthread, ... as
+    every Debian-based image has them, for programs that ship their own
+    binary, like the agent CLIs), or none where dpkg cannot say."""
+    try:
+        out = subprocess.run(["dpkg", "-L", "libc6"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [p for p in out.split()
+            if re.fullmatch(r"/(usr/)?lib/x86_64-linux-gnu/[^/]+\.so[.0-9]*", p)]
 
 
 def _base_tree():
     base = HostTree()
-    for p in BASE_TOOLS:
+    for p in BASE_TOOLS + tuple(_libc_libraries()):
         if os.path.lexists(p):
             base.add(p)
     return base

@@ -240,6 +240,20 @@ class Daemon:
         # default, /run/runra, would collect one file per test daemon).
         if "--secrets-key" not in extra_args:
             extra_args = ["--secrets-key", self.state_dir + ".secrets.key", *extra_args]
+        # Tests send traffic only to loopback: an image name that would go
+        # to Docker Hub (node:22) goes to the fixture registry a suite serves
+        # ($RUNRA_TEST_REGISTRY, tests/images/serve_fixtures.py) or else to
+        # a closed loopback port, unless the test brings a config of its own.
+        if "--config" not in extra_args:
+            self.config_path = self.state_dir + ".runrad.json"
+            reg = os.environ.get("RUNRA_TEST_REGISTRY")
+            regs = {"docker.io": {"mirrors": [f"http://{reg or '127.0.0.1:9'}"],
+                                  "mirrorsOnly": True}}
+            if reg:
+                regs[reg] = {"insecure": True}
+            with open(self.config_path, "w") as f:
+                json.dump({"registries": regs}, f)
+            extra_args = ["--config", self.config_path, *extra_args]
         self.extra_args = list(extra_args)
         self.proc = None
         self.client = Client(self.socket)
