@@ -527,6 +527,132 @@ int runra_search_stream(runra_client *c, const char *id, const char *pattern,
                         void *userdata, struct runra_search_result **ret,
                         struct runra_error **err);
 
+/* ---- images ------------------------------------------------------------- */
+
+/* An OCI image runrad has stored: pulled from a registry or imported from an
+ * archive, its layers unpacked once and shared by every sandbox using it. */
+struct runra_image {
+    char **names;   /* NULL-terminated ("docker.io/library/node:22", ...); may be empty */
+    size_t n_names;
+    char *digest;        /* the image manifest's, "sha256:<hex>" */
+    char *config_digest; /* the image config's */
+    uint64_t size;       /* the layers' compressed sizes, summed */
+    uint64_t layers;     /* how many layers */
+    char *os;            /* "linux", or NULL */
+    char *architecture;  /* "amd64", ..., or NULL */
+    int64_t stored_ms;   /* ms since the epoch, when runrad stored it */
+    /* The image config: Env ("K=V", NULL-terminated, maybe empty), WorkingDir
+     * and User (NULL when unset), Entrypoint and Cmd (NULL-terminated, or
+     * NULL when unset). */
+    char **env;
+    size_t n_env;
+    char *workdir;
+    char *user;
+    char **entrypoint;
+    char **cmd;
+    char *json; /* this image as runrad sent it */
+};
+
+struct runra_image_list {
+    struct runra_image *items;
+    size_t n;
+    char *json; /* the whole response as runrad sent it */
+};
+
+/* What a removal or a prune freed. */
+struct runra_image_reclaimed {
+    uint64_t blobs;  /* blobs deleted from the store */
+    uint64_t layers; /* unpacked layer directories deleted */
+};
+
+int runra_image_list(runra_client *c, struct runra_image_list **ret, struct runra_error **err);
+/* ref: a reference ("node:22", normalised as docker does), a manifest
+ * digest, or a unique prefix of one (12 hex digits or more). ENOENT when
+ * runrad has no such image. */
+int runra_image_inspect(runra_client *c, const char *ref, struct runra_image **ret,
+                        struct runra_error **err);
+void runra_image_free(struct runra_image *i);
+void runra_image_list_free(struct runra_image_list *l);
+
+/* Progress of a pull, as runrad reports it. */
+enum runra_pull_event_kind {
+    RUNRA_PULL_STARTED = 1,  /* image: the reference as runrad names it */
+    RUNRA_PULL_WAITING,      /* image: a pull of it is already running; this one joins it */
+    RUNRA_PULL_RESOLVED,     /* digest: the platform's image manifest */
+    RUNRA_PULL_LAYER,        /* digest, status, current, total, message */
+    RUNRA_PULL_DONE,         /* image_info: what was stored */
+    RUNRA_PULL_ERROR,        /* error_code, message: the pull failed (the call then fails too) */
+    RUNRA_PULL_OTHER,        /* a kind this library does not know; see line */
+};
+
+enum runra_layer_status {
+    RUNRA_LAYER_OTHER = 0,   /* a status this library does not know; see status_name */
+    RUNRA_LAYER_CACHED,      /* already here: not fetched */
+    RUNRA_LAYER_DOWNLOADING, /* current of total bytes (total 0: not known yet) */
+    RUNRA_LAYER_RETRY,       /* a transfer failed and is tried again (message says why) */
+    RUNRA_LAYER_DOWNLOADED,  /* fetched and verified */
+    RUNRA_LAYER_EXTRACTING,  /* being unpacked */
+    RUNRA_LAYER_DONE,        /* unpacked and stored */
+};
+
+/* Every pointer is valid only during the callback. */
+struct runra_pull_event {
+    enum runra_pull_event_kind kind;
+    const char *image;  /* STARTED, WAITING (and others when runrad says): the full
+                         * reference ("docker.io/library/node:22"), or NULL */
+    const char *digest; /* RESOLVED: the manifest's; LAYER: the layer blob's */
+    enum runra_layer_status status;
+    const char *status_name; /* LAYER: the status as runrad named it */
+    uint64_t current, total; /* LAYER: bytes */
+    const char *message;     /* LAYER, RETRY: why; ERROR: what went wrong; else NULL */
+    const char *error_code;  /* ERROR: the API's error code ("not_found"), or NULL */
+    const struct runra_image *image_info; /* DONE */
+    const char *line; /* the event's JSON line as runrad sent it */
+};
+
+/* Returning non-zero stops the pull: the connection is dropped and the call
+ * returns -ECANCELED (runrad may still finish storing what it fetched). */
+typedef int (*runra_pull_fn)(void *userdata, const struct runra_pull_event *ev);
+
+/* Pulls ref into runrad's store (a no-op beyond resolving when it is there
+ * already). With on_event, progress streams to it as it happens; without,
+ * the call just waits. The pull's failure (no such image: ENOENT, refused
+ * credentials: EACCES, a digest mismatch, ...) is *err with the API's code.
+ * ret (may be NULL) receives the stored image. Set no client timeout for
+ * large images: a pull takes as long as the registry needs. */
+int runra_image_pull(runra_client *c, const char *ref, runra_pull_fn on_event, void *userdata,
+                     struct runra_image **ret, struct runra_error **err);
+
+/* Untags ref (a name: only that name goes; a digest: the image and all its
+ * names), then collects what nothing uses any more. EBUSY when a sandbox
+ * uses the image, unless force (which untags anyway; the data stays while
+ * the sandbox lives). ret_removed and ret_reclaimed may be NULL. */
+int runra_image_remove(runra_client *c, const char *ref, bool force,
+                       struct runra_image **ret_removed,
+                       struct runra_image_reclaimed *ret_reclaimed, struct runra_error **err);
+
+/* Deletes every blob and layer that no image and no sandbox uses. ret may
+ * be NULL. */
+int runra_image_prune(runra_client *c, struct runra_image_reclaimed *ret,
+                      struct runra_error **err);
+
+/* Importing archives as `skopeo copy` (oci-archive) and `docker save`
+ * (docker-archive) write them. format: "auto" (NULL), "oci-archive" or
+ * "docker-archive"; name (may be NULL) tags the image, else the names
+ * inside the archive are used. The archive streams from fd (a regular
+ * file from its current offset, or a pipe until EOF) without being held
+ * in memory. ret (may be NULL) receives the images stored. */
+struct runra_image_import_opts {
+    const char *format;
+    const char *name;
+};
+int runra_image_import_fd(runra_client *c, int fd, const struct runra_image_import_opts *opts,
+                          struct runra_image_list **ret, struct runra_error **err);
+/* The same from a file path. */
+int runra_image_import_file(runra_client *c, const char *path,
+                            const struct runra_image_import_opts *opts,
+                            struct runra_image_list **ret, struct runra_error **err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,6 +78,12 @@ extern const char cli_usage_agent[];
 int cmd_tools(struct cli *cli, int argc, char **argv);
 int cmd_mcp(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_tools[], cli_usage_mcp[];
+/* cmd-image.c: pull, images, rmi, and `image` grouping them. */
+int cmd_pull(struct cli *cli, int argc, char **argv);
+int cmd_images(struct cli *cli, int argc, char **argv);
+int cmd_rmi(struct cli *cli, int argc, char **argv);
+int cmd_image(struct cli *cli, int argc, char **argv);
+extern const char cli_usage_pull[], cli_usage_images[], cli_usage_rmi[], cli_usage_image[];
 /* cmd-port.c */
 int cmd_port(struct cli *cli, int argc, char **argv);
 extern const char cli_usage_port[];

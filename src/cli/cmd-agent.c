@@ -87,7 +87,19 @@ struct agent_args {
     uint64_t memory_mb, timeout_ms;
     const char *allow[ALLOW_MAX + 2];
     size_t nallow;
+    bool codex_native; /* the cache holds codex's own binary (CODEX_NATIVE) */
 };
+
+/* Codex's npm launcher is a node script that only execs the native binary
+ * its platform package ships: inside a sandbox the binary is run directly,
+ * so an image without node (python:3.12) runs codex all the same. */
+#if defined(__x86_64__)
+#define CODEX_NATIVE "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+#elif defined(__aarch64__)
+#define CODEX_NATIVE "node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex"
+#else
+#define CODEX_NATIVE ""
+#endif
 
 /* ---- arguments ----------------------------------------------------------- */
 
@@ -495,6 +507,12 @@ static int run_inside(runra_client *c, const char *id, const struct agent_args *
         kvs_put(&env, "IS_SANDBOX", "1"); /* it runs as the sandbox's root */
     } else if (!strcmp(a->def->name, "codex")) {
         kvs_put(&env, "CODEX_HOME", "/root/.codex");
+        if (a->codex_native) {
+            /* What the launcher would have set before its exec. */
+            snprintf(exe, sizeof(exe), AGENT_DIR "/" CODEX_NATIVE);
+            kvs_put(&env, "CODEX_MANAGED_PACKAGE_ROOT", AGENT_DIR "/node_modules/@openai/codex");
+            kvs_put(&env, "CODEX_MANAGED_BY_NPM", "1");
+        }
         char *cfg = codex_config(a->model, base_url, NULL);
         int r = cfg ? write_file(c, id, "/root/.codex/config.toml", cfg) : CLI_FAIL;
         free(cfg);
@@ -680,6 +698,11 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
     char cache_dir[PATH_MAX];
     if (ensure_installed(a.def, cache_dir, sizeof(cache_dir)) != 0)
         return CLI_FAIL;
+    if (!strcmp(a.def->name, "codex") && CODEX_NATIVE[0]) {
+        char native[PATH_MAX + sizeof(CODEX_NATIVE) + 1];
+        snprintf(native, sizeof(native), "%s/" CODEX_NATIVE, cache_dir);
+        a.codex_native = access(native, X_OK) == 0;
+    }
     char workdir[PATH_MAX];
     if (!realpath(a.workdir ? a.workdir : ".", workdir))
         return cli_failf("agent run: workdir '%s': %s", a.workdir ? a.workdir : ".",
@@ -711,6 +734,9 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
         struct runra_kv meta[] = { { (char *)"runra.agent", (char *)a.def->name } };
         struct runra_sandbox_spec spec = {
             .image = a.image,
+            /* The project is at /workspace whatever the image's WorkingDir
+             * says, and the agent works there. */
+            .workdir = "/workspace",
             .resources = { .cpu = a.cpu, .memory_mb = a.memory_mb },
             .timeout_ms = a.timeout_ms,
             .metadata = meta,
