@@ -13,6 +13,7 @@ outside /workspace must not reach the host, and the sandbox must be gone
 afterwards."""
 
 import ctypes
+import json
 import os
 import pathlib
 import socket
@@ -60,11 +61,48 @@ def fake():
 
 
 @pytest.fixture(scope="module")
-def netd(fake, installed):
+def images(fake):
+    """The fixture images (tests/images) on a registry in the router's
+    namespace, where runrad runs: its host:port, or None when this host
+    cannot run one (then samples use the host image)."""
+    import shutil
+    if not shutil.which("docker-registry"):
+        yield None
+        return
+    serve = TOP / "tests" / "images" / "serve_fixtures.py"
+    p = subprocess.Popen(["nsenter", f"--net=/run/netns/{fake.router}", "/usr/bin/python3",
+                          str(serve)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if not line.startswith("ready "):
+        p.kill()
+        p.wait()
+        pytest.fail("fixture registry did not start: " + p.stderr.read()[-2000:])
+    try:
+        yield line.split()[1]
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def netd(fake, installed, images, tmp_path_factory):
     from conftest import finish_daemon, start_daemon
     from fakenet import DNS_ADDR
-    d = start_daemon(["--dns", DNS_ADDR, "--net-range", "10.93.0.0/16"],
-                     wrap=["nsenter", f"--net=/run/netns/{fake.router}"])
+    extra = ["--dns", DNS_ADDR, "--net-range", "10.93.0.0/16"]
+    if images:
+        # docker.io is the fixture registry, in the namespace runrad runs in.
+        cfg = tmp_path_factory.mktemp("registry") / "runrad.json"
+        cfg.write_text(json.dumps({"registries": {
+            "docker.io": {"mirrors": [f"http://{images}"], "mirrorsOnly": True},
+            images: {"insecure": True}}}))
+        extra += ["--config", str(cfg)]
+    d = start_daemon(extra, wrap=["nsenter", f"--net=/run/netns/{fake.router}"])
+    d.images = images
     assert d.client.request("GET", "/v1/health").json()["network"]["available"]
     yield d
     finish_daemon(d)

@@ -3,9 +3,10 @@ OpenCodeAdapter from "@runra/runtime/agents") run for real: node runs each
 sample as the page writes it, through the TypeScript SDK, `runra agent run`
 (inside mode), a real runrad in the fake internet's router namespace and the
 real agent CLI, against the mock model. Changed from the page: the endpoint
-(RUNRA_SOCKET), and the image, since runra serves only "host" until OCI
-images land. The agent's command must run in the sandbox and write into the
-directory the sample ran in."""
+(RUNRA_SOCKET); the images are the page's (node:22, python:3.12: the
+fixture images of tests/images, served as docker.io's mirror), or "host"
+where this host cannot run a registry. The agent's command must run in the
+sandbox and write into the directory the sample ran in."""
 
 import os
 import pathlib
@@ -20,7 +21,7 @@ sys.path.insert(0, str(HERE))
 
 import agentcli  # noqa: E402
 from mockmodel import MockModel, text, tool  # noqa: E402
-from test_agent_run import AGENTS, RUNRA, fake, in_netns, installed, netd  # noqa: E402,F401
+from test_agent_run import AGENTS, RUNRA, fake, images, in_netns, installed, netd  # noqa: E402,F401
 
 SDK = TOP / "sdk" / "typescript"
 
@@ -78,7 +79,7 @@ await agent.run("Migrate this project from Express to Fastify");
 }
 
 PRELUDE = '''
-const IMAGE = (name) => process.env.RUNRA_TEST_IMAGE ?? "host";
+const IMAGE = (name) => process.env.RUNRA_TEST_IMAGE ?? (process.env.RUNRA_TEST_REAL_IMAGES ? name : "host");
 const __exit = (r) => { process.stdout.write("\\nsample-exit:" + r.exitCode + "\\n"); };
 '''
 
@@ -115,6 +116,10 @@ def test_seed_adapter_sample(agent, netd, fake, tmp_path):
                "RUNRA_SOCKET": netd.socket, "RUNRA_BIN": str(RUNRA),
                "ANTHROPIC_BASE_URL": base, "ANTHROPIC_API_KEY": agentcli.API_KEY,
                "OPENAI_BASE_URL": base + "/v1", "OPENAI_API_KEY": agentcli.API_KEY}
+        # The page's images, from the fixture registry runrad reaches as
+        # docker.io (netd), when this host can run one.
+        if netd.images:
+            env["RUNRA_TEST_REAL_IMAGES"] = "1"
         before = set(netd.client.list_ids())
         p = subprocess.run(["node", str(script)], cwd=work, env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=300)

@@ -3,7 +3,7 @@
 // when the built runrad is missing.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, closeSync, rmSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -62,6 +62,17 @@ export async function startDaemon(options = {}) {
     "--no-keep-sandboxes",
     "--secrets-key", join(dir, "k"),
   ];
+  // Tests send traffic only to loopback: Docker Hub is the fixture
+  // registry test.sh serves ($RUNRA_TEST_REGISTRY), or else a closed
+  // loopback port.
+  const config = join(dir, "runrad.json");
+  const reg = process.env.RUNRA_TEST_REGISTRY;
+  const registries = {
+    "docker.io": { mirrors: [`http://${reg ?? "127.0.0.1:9"}`], mirrorsOnly: true },
+  };
+  if (reg) registries[reg] = { insecure: true };
+  writeFileSync(config, JSON.stringify({ registries }));
+  args.push("--config", config);
   if (options.listen) args.push("--listen", options.listen);
   const fd = openSync(log, "a");
   const child = spawn(runradBin, args, { stdio: ["ignore", fd, fd] });

@@ -321,10 +321,16 @@ test("a sandbox dies at its timeout", { skip }, async () => {
   await rejectsWith(runra.sandboxes.get(s.id), 404, "not_found");
 });
 
-test("create errors: unknown fields and bad values are 400, unknown images 404", { skip }, async () => {
+test("create errors: unknown fields and bad values are 400, unknown or unreachable images 404/502", { skip }, async () => {
   await rejectsWith(runra.sandboxes.create({ imagee: "host" }), 400, "invalid_argument");
   await rejectsWith(runra.sandboxes.create({ resources: { cpu: 0 } }), 400, "invalid_argument");
-  await rejectsWith(runra.sandboxes.create({ image: "no-such-image:1" }), 404, "not_found");
+  await rejectsWith(runra.sandboxes.create({ image: "Not A Ref" }), 400, "invalid_argument");
+  // docker.io is the fixture registry (test.sh), which has no such image,
+  // or a closed loopback port.
+  if (process.env.RUNRA_TEST_REGISTRY)
+    await rejectsWith(runra.sandboxes.create({ image: "no-such-image:1" }), 404, "not_found");
+  else
+    await rejectsWith(runra.sandboxes.create({ image: "no-such-image:1" }), 502, "registry_unavailable");
   assert.deepEqual((await runra.sandboxes.list({ metadata: { suite: "sandbox" } })).length, 1, "nothing half-created");
 });
 

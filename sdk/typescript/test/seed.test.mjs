@@ -8,11 +8,13 @@
 //     itself is unchanged. The imports are the page's own: "@runra/sdk"
 //     resolves to this package, "@runra/runtime/agents" to sdk/typescript/
 //     runtime (linked into node_modules by test.sh).
-//   * Images: IMAGE SUBSTITUTION UNTIL OCI IMAGES LAND. runra builds in only
-//     the "host" image, so where a sample creates a sandbox from "node:22" or
+//   * Images: where a sample creates a sandbox from "node:22" or
 //     "python:3.12" the test writes image("node:22"), which maps the name to
 //     $RUNRA_TEST_IMAGE_NODE_22 (resp. _PYTHON_3_12), else $RUNRA_TEST_IMAGE,
-//     else "host". Set those to the real names once runrad serves them.
+//     else "host". test.sh sets them to the real names when it serves the
+//     fixture images of tests/images on a loopback registry (docker.io's
+//     mirror for the test daemons), so the samples then run on node:22 and
+//     python:3.12 as written; without a registry they run on host.
 //   * Agents: `runra agent run` is being written, so RUNRA_BIN points the
 //     adapters at test-support/fake-runra.mjs, which records its argv (asserted
 //     here, images as the page names them) and, given --sandbox, writes the
@@ -37,7 +39,7 @@ const skip = skipReason();
 let daemon;
 let log;
 
-// IMAGE SUBSTITUTION (see the top of this file): only "host" exists for now.
+// The image a sample names, or its stand-in (see the top of this file).
 function image(name) {
   const key = "RUNRA_TEST_IMAGE_" + name.replace(/[^A-Za-z0-9]/g, "_").toUpperCase();
   return process.env[key] ?? process.env.RUNRA_TEST_IMAGE ?? "host";
@@ -160,7 +162,7 @@ test("seed: building your own agent (agentStep)", { skip }, async () => {
     content: "# built by an agent\n",
   });
   assert.equal(second.exitCode, 0, second.stderr);
-  assert.equal(second.stdout, "hello from /workspace\n");
+  assert.equal(second.stdout, `hello from ${sandbox.info.workdir}\n`);
   assert.equal(await sandbox.files.read("README.md"), "# built by an agent\n");
   assert.equal(sandbox.info.resources.cpu, 2);
   assert.equal(sandbox.info.resources.memoryMb, 4096);
