@@ -6,6 +6,9 @@
 #      (CLI start, create, exec, destroy, through the daemon)
 #   2. latencies inside one client: API no-op, exec in a warm sandbox,
 #      create+destroy, and the host's own fork+exec+wait as the floor
+#   then code search against rg, the egress proxy (bench/egress.py) and
+#   images (bench/images.py: cold pull against skopeo + umoci, create from
+#   an image against host)
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -120,3 +123,8 @@ echo
 # Egress: the transparent proxy against direct transfers, on a fake internet
 # of network namespaces (no traffic leaves this machine).
 "$py" "$top/bench/egress.py" "$B" || echo "egress benchmark FAILED"
+
+echo
+# Images: a cold pull of a ~90 MB image from a loopback registry against
+# skopeo copy + umoci unpack, and a create from a pulled image against host.
+"$py" "$top/bench/images.py" "$B" || echo "images benchmark FAILED"
