@@ -324,9 +324,11 @@ int store_sandbox_list(struct store *s, struct store_sandbox **ret, size_t *ret_
         sb->net_slot = slot > 0 && slot <= UINT32_MAX ? (uint32_t)slot : 0;
         sb->ports = strdup((const char *)sqlite3_column_text(st, 10));
         const char *digest = (const char *)sqlite3_column_text(st, 11);
-        if (digest && *digest && sb->spec)
-            sb->spec->image_digest = strdup(digest);
         n++;
+        if (digest && *digest && sb->spec && !(sb->spec->image_digest = strdup(digest))) {
+            r = -ENOMEM;
+            goto out;
+        }
         if (!sb->id || !sb->state || !sb->spec || !sb->ports || (blen > 0 && !sb->secrets)) {
             r = -ENOMEM;
             goto out;

@@ -525,3 +525,32 @@ def test_sigterm_during_a_pull_ends_it_promptly(reg):
     finally:
         d.kill()
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_image_sandboxes_survive_restarts_and_come_back_stopped(reg, tmp_path):
+    """An image sandbox is taken back by the next runrad; with persist, one
+    whose processes died comes back on the same upper layer and layers."""
+    from test_restart import Restarts, kill_sandbox_processes, sandbox_state
+    cfg = tmp_path / "runrad.json"
+    cfg.write_text(json.dumps({"registries": {reg.host: {"insecure": True}}}))
+    rs = Restarts()
+    try:
+        c = rs.start(extra=["--config", str(cfg)])
+        sb = c.create({"image": f"{reg.host}/runra-test/config:latest", "persist": True,
+                       "resources": {"diskMb": 64}})
+        sid = sb["id"]
+        assert sh(c, sid, "echo mine > /etc/mine && cat /etc/mine", user="root")["stdout"] == "mine\n"
+        rs.term()  # a clean restart: reattached, still running
+        c = rs.start(extra=["--config", str(cfg)])
+        assert sandbox_state(c, sid) == "running"
+        rs.crash()  # a "reboot": the daemon and the sandbox's processes die
+        kill_sandbox_processes(sid)
+        c = rs.start(extra=["--config", str(cfg)])
+        assert sandbox_state(c, sid) == "stopped"
+        r = c.request("POST", f"/v1/sandboxes/{sid}/resume")
+        assert r.status == 200 and r.json()["state"] == "running", r
+        out = sh(c, sid, 'cat /etc/mine; id -un; pwd; echo "$GREETING"')
+        assert out["stdout"].splitlines() == ["mine", "app", "/work/dir",
+                                              "hello from the image"], out
+    finally:
+        rs.finish()

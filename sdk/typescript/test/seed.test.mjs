@@ -15,10 +15,11 @@
 //     fixture images of tests/images on a loopback registry (docker.io's
 //     mirror for the test daemons), so the samples then run on node:22 and
 //     python:3.12 as written; without a registry they run on host.
-//   * Agents: `runra agent run` is being written, so RUNRA_BIN points the
-//     adapters at test-support/fake-runra.mjs, which records its argv (asserted
-//     here, images as the page names them) and, given --sandbox, writes the
-//     task into that real sandbox.
+//   * Agents: here RUNRA_BIN points the adapters at
+//     test-support/fake-runra.mjs, which records its argv (asserted here,
+//     images as the page names them) and, given --sandbox, writes the task
+//     into that real sandbox; tests/agents/test_sdk_adapters.py runs the
+//     same samples with the real `runra agent run` and the real agent CLIs.
 //   * `openai` is a fake whose chat.completions.create checks the request as
 //     the OpenAI API would and answers with tool calls, which the test then
 //     executes in the sandbox with the SDK.
