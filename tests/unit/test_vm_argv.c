@@ -49,7 +49,8 @@ static struct vm_spec base(void)
                             .initrd = "/s/vm/initrd",
                             .cmdline = "console=ttyS0",
                             .channel = "/s/sb/ch.sock",
-                            .qmp = "/s/sb/qmp.sock"};
+                            .qmp = "/s/sb/qmp.sock",
+                            .incoming_fd = -1};
 }
 
 static void microvm(void)
@@ -91,7 +92,7 @@ static void q35_net_snapshot_kvm(void)
     s.accel = VM_ACCEL_KVM;
     s.tap = "rr-tap0";
     s.mac = "52:54:00:12:34:56";
-    s.incoming = "/s/sb/mem.snap";
+    s.incoming_fd = 3;
     s.console_log = "/s/sb/console.log";
     char **v = NULL;
     CHECK(vm_argv(&s, &v, NULL) == 0);
@@ -101,7 +102,7 @@ static void q35_net_snapshot_kvm(void)
     CHECK(any_contains(v, "virtio-serial-pci"));
     CHECK_STREQ(after(v, "-netdev"), "tap,id=net0,ifname=rr-tap0,script=no,downscript=no");
     CHECK(any_contains(v, "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56"));
-    CHECK_STREQ(after(v, "-incoming"), "exec:cat /s/sb/mem.snap");
+    CHECK_STREQ(after(v, "-incoming"), "fd:3");
     CHECK_STREQ(after(v, "-serial"), "file:/s/sb/console.log");
     CHECK(count(v, "-sandbox") == 0);
     free_v(v);
@@ -132,6 +133,9 @@ static void rejects(void)
     s = base();
     s.tap = "t0";
     s.mac = "nonsense";
+    CHECK(vm_argv(&s, &v, NULL) == -EINVAL);
+    s = base();
+    s.incoming_fd = 1;
     CHECK(vm_argv(&s, &v, NULL) == -EINVAL);
     s = base();
     s.ndisks = VM_DISKS_MAX + 1;

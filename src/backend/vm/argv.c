@@ -109,18 +109,18 @@ int vm_argv(const struct vm_spec *s, char ***ret, struct runra_err **err)
     if (s->tap && (!s->mac || strlen(s->tap) >= 16 || strpbrk(s->tap, ",= \n") ||
                    strlen(s->mac) != 17 || strspn(s->mac, "0123456789abcdef:") != 17))
         return err_set(err, EINVAL, "vm: a tap needs a name under 16 characters and a MAC");
-    if ((s->console_log && !path_ok(s->console_log)) || (s->incoming && !path_ok(s->incoming)))
-        return err_set(err, EINVAL, "vm: console log and snapshot need absolute paths");
+    if (s->console_log && !path_ok(s->console_log))
+        return err_set(err, EINVAL, "vm: the console log needs an absolute path");
+    if (s->incoming_fd != -1 && s->incoming_fd < 3)
+        return err_set(err, EINVAL, "vm: the snapshot fd must be 3 or above (or -1)");
 
     bool mmio = s->machine == VM_MACHINE_MICROVM;
     const char *dev = mmio ? "device" : "pci"; /* virtio-X-device or virtio-X-pci */
     struct argv_buf b = {0};
     _cleanup_free_ char *kernel = qopt(s->kernel), *initrd = qopt(s->initrd),
                         *channel = qopt(s->channel), *qmp = qopt(s->qmp),
-                        *console = s->console_log ? qopt(s->console_log) : NULL,
-                        *incoming = s->incoming ? qopt(s->incoming) : NULL;
-    if (!kernel || !initrd || !channel || !qmp || (s->console_log && !console) ||
-        (s->incoming && !incoming))
+                        *console = s->console_log ? qopt(s->console_log) : NULL;
+    if (!kernel || !initrd || !channel || !qmp || (s->console_log && !console))
         return -ENOMEM;
 
     push(&b, s->qemu);
@@ -183,9 +183,9 @@ int vm_argv(const struct vm_spec *s, char ***ret, struct runra_err **err)
     /* The monitor is QMP on runrad's socket alone. */
     push(&b, "-qmp");
     pushf(&b, "unix:%s,server=on,wait=off", qmp);
-    if (incoming) {
+    if (s->incoming_fd >= 0) {
         push(&b, "-incoming");
-        pushf(&b, "exec:cat %s", incoming);
+        pushf(&b, "fd:%d", s->incoming_fd);
     }
     if (s->seccomp) {
         /* QEMU's own filter: no old syscalls, no privilege changes, no

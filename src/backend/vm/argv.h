@@ -41,7 +41,10 @@ struct vm_spec {
     size_t ndisks;
     const char *tap;         /* a tap device for the NIC, or NULL: no network device */
     const char *mac;         /* "52:54:00:xx:xx:xx" with tap */
-    const char *incoming;    /* a snapshot file to start from (paused), or NULL */
+    /* A snapshot to start from (paused), open read-only as this fd in
+     * QEMU (-incoming fd:N: "exec:" needs a shell, which QEMU's -sandbox
+     * forbids, and 7.2 has no "file:"); -1: a cold boot. */
+    int incoming_fd;
     bool seccomp;            /* QEMU's own -sandbox filter */
 };
 
