@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "args.h"
 #include "base/macro.h"
 #include "runra/runra.h"
@@ -125,5 +127,10 @@ int cli_fail(const struct runra_error *e, const char *fmt, ...) _printf_(2, 3);
 int cli_failf(const char *fmt, ...) _printf_(1, 2);
 /* Prints JSON text indented, or as it is when it does not parse. */
 int cli_print_json(const char *text);
+/* inspect of several things: one prints its object, several print one
+ * array (collected in all, printed by _end), so the output is always a
+ * single JSON document. */
+void cli_json_each(json_t *all, size_t total, const char *text);
+void cli_json_each_end(json_t *all, size_t total);
 /* Writes all of a buffer to an fd; -errno. */
 int cli_write(int fd, const void *p, size_t n);

@@ -563,8 +563,6 @@ static int inspect(struct cli *cli, int argc, char **argv)
     runra_client *c;
     if (cli_client(cli, &c) < 0)
         return CLI_FAIL;
-    /* One image prints its object; several print one array, so the output
-     * is always a single JSON document. */
     int rc = CLI_OK;
     json_auto_t *all = json_array();
     for (int i = 0; i < npos; i++) {
@@ -575,20 +573,10 @@ static int inspect(struct cli *cli, int argc, char **argv)
             runra_error_free(e);
             continue;
         }
-        if (npos == 1)
-            cli_print_json(img->json);
-        else {
-            json_error_t je;
-            json_t *v = json_loads(img->json, 0, &je);
-            if (v)
-                json_array_append_new(all, v);
-        }
+        cli_json_each(all, (size_t)npos, img->json);
         runra_image_free(img);
     }
-    if (npos > 1) {
-        _cleanup_free_ char *s = json_dumps(all, JSON_COMPACT);
-        cli_print_json(s);
-    }
+    cli_json_each_end(all, (size_t)npos);
     return rc;
 }
 

@@ -176,8 +176,6 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
     if (cli_client(cli, &c) < 0)
         return CLI_FAIL;
 
-    /* One id prints its object; several print one array, so the output is
-     * always a single JSON document. */
     int rc = CLI_OK;
     json_auto_t *all = json_array();
     for (int i = 0; i < n; i++) {
@@ -189,20 +187,10 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
             rc = CLI_FAIL;
             continue;
         }
-        if (n == 1)
-            cli_print_json(sb->json);
-        else {
-            json_error_t je;
-            json_t *v = json_loads(sb->json, 0, &je);
-            if (v)
-                json_array_append_new(all, v);
-        }
+        cli_json_each(all, (size_t)n, sb->json);
         runra_sandbox_free(sb);
     }
-    if (n > 1) {
-        _cleanup_free_ char *s = json_dumps(all, JSON_COMPACT);
-        cli_print_json(s);
-    }
+    cli_json_each_end(all, (size_t)n);
     return rc;
 }
 

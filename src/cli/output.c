@@ -57,6 +57,26 @@ int cli_print_json(const char *text)
     return 0;
 }
 
+void cli_json_each(json_t *all, size_t total, const char *text)
+{
+    if (total == 1) {
+        cli_print_json(text);
+        return;
+    }
+    json_error_t je;
+    json_t *v = text ? json_loads(text, 0, &je) : NULL;
+    if (v)
+        json_array_append_new(all, v);
+}
+
+void cli_json_each_end(json_t *all, size_t total)
+{
+    if (total <= 1)
+        return;
+    _cleanup_free_ char *s = json_dumps(all, JSON_COMPACT);
+    cli_print_json(s);
+}
+
 int cli_write(int fd, const void *p, size_t n)
 {
     return n ? write_full(fd, p, n) : 0;

@@ -277,6 +277,15 @@ static int import_index(struct source *src, const char *text, size_t len, const 
     int r = 0;
     if (n > IMPORT_IMAGES_MAX)
         r = err_set(err, E2BIG, "index.json lists more than %d images", IMPORT_IMAGES_MAX);
+    size_t nnamed = 0;
+    json_array_foreach(ms, i, m) {
+        _cleanup_free_ char *nm = src->named && !name ? entry_name(json_object_get(m, "annotations"))
+                                                      : NULL;
+        nnamed += nm != NULL;
+    }
+    if (r >= 0 && nnamed > IMPORT_NAMES_MAX)
+        r = err_set(err, E2BIG, "the source names %zu images, more than %d", nnamed,
+                    IMPORT_NAMES_MAX);
     json_array_foreach(ms, i, m) {
         if (r < 0)
             break;
@@ -690,6 +699,16 @@ static int import_docker(struct source *src, const struct archive_scan *a, const
         r = err_set(err, E2BIG, "manifest.json lists more than %d images", IMPORT_IMAGES_MAX);
     if (r >= 0 && name && n > 1)
         r = err_set(err, EINVAL, "the archive holds %zu images; it cannot be named '%s'", n, name);
+    /* The names are counted before any is given: a refused import names
+     * nothing. */
+    size_t ntags = 0;
+    json_array_foreach(root, i, ent) {
+        json_t *tags = json_object_get(ent, "RepoTags");
+        ntags += json_is_array(tags) ? json_array_size(tags) : 0;
+    }
+    if (r >= 0 && !name && src->named && ntags > IMPORT_NAMES_MAX)
+        r = err_set(err, E2BIG, "the archive names %zu images, more than %d", ntags,
+                    IMPORT_NAMES_MAX);
     json_array_foreach(root, i, ent) {
         if (r < 0)
             break;

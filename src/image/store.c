@@ -550,8 +550,7 @@ static int fill_info(struct image_store *s, const struct entry *e, struct image_
     i.digest = strdup(e->digest);
     i.config_digest = strdup(e->config ? e->config : m.config.digest);
     i.names = calloc(e->nnames + 1, sizeof(char *));
-    i.diff_ids = calloc(m.nlayers + 1, sizeof(char *));
-    r = i.digest && i.config_digest && i.names && i.diff_ids ? 0 : -ENOMEM;
+    r = i.digest && i.config_digest && i.names ? 0 : -ENOMEM;
     for (size_t k = 0; r >= 0 && k < e->nnames; k++)
         if (!(i.names[k] = strdup(e->names[k])))
             r = -ENOMEM;
@@ -565,7 +564,7 @@ static int fill_info(struct image_store *s, const struct entry *e, struct image_
         i.size += m.layers[k].size;
         char name[65] = "";
         layers_present(s->layers, i.config.diff_ids[k], chains[k], name);
-        if (!(i.diff_ids[k] = strdup(i.config.diff_ids[k])) || !(i.layer_dirs[k] = strdup(name)))
+        if (!(i.layer_dirs[k] = strdup(name)))
             r = -ENOMEM;
     }
     strv_done(chains);
@@ -654,7 +653,6 @@ int image_store_list(struct image_store *s, struct image_info **ret, size_t *ret
             out[k] = (struct image_info){.digest = strdup(v[i].digest),
                                          .config_digest = strdup(v[i].config),
                                          .names = calloc(v[i].nnames + 1, sizeof(char *)),
-                                         .diff_ids = calloc(1, sizeof(char *)),
                                          .stored_ms = v[i].stored_ms};
             for (size_t j = 0; out[k].names && j < v[i].nnames; j++)
                 out[k].names[j] = strdup(v[i].names[j]);
@@ -835,7 +833,6 @@ void image_info_done(struct image_info *i)
     free(i->digest);
     free(i->config_digest);
     strv_done(i->names);
-    strv_done(i->diff_ids);
     strv_done(i->layer_dirs);
     image_config_done(&i->config);
     *i = (struct image_info){0};

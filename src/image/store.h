@@ -25,8 +25,8 @@ struct image_info {
     char **names;        /* NULL-terminated, maybe empty */
     uint64_t size;       /* the layers' blob sizes, summed */
     size_t nlayers;
-    char **diff_ids;     /* bottom layer first; NULL-terminated */
-    char **layer_dirs;   /* each layer's directory name in the store ("": not unpacked) */
+    char **layer_dirs;   /* each layer's directory name in the store ("": not unpacked),
+                            bottom first, as config.diff_ids; NULL-terminated */
     struct image_config config;
     int64_t stored_ms;   /* wall clock, when first stored */
 };

@@ -554,3 +554,45 @@ def test_image_sandboxes_survive_restarts_and_come_back_stopped(reg, tmp_path):
                                               "hello from the image"], out
     finally:
         rs.finish()
+
+
+@pytest.mark.parametrize("config,needle", [
+    ({"images": {"maxLayerBytes": 10}}, "maxLayerBytes"),
+    ({"images": {"maxLayerEntries": 1}}, "maxLayerEntries"),
+    ({"images": {"maxLayers": 1}}, "images"),
+    ({"registry": {}}, "config file"),
+    ({"registries": {"docker.io": {"mirrors": ["ftp://x"]}}}, "config file"),
+])
+def test_a_bad_config_file_stops_runrad_with_a_clear_error(tmp_path, config, needle):
+    import subprocess
+    cfg = tmp_path / "runrad.json"
+    cfg.write_text(json.dumps(config))
+    p = subprocess.run([os.path.join(BUILD_DIR, "src", "daemon", "runrad"), "--state-dir",
+                        str(tmp_path / "state"), "--socket", str(tmp_path / "s.sock"),
+                        "--config", str(cfg), "--no-network"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and needle in p.stderr, p.stderr
+    assert not (tmp_path / "s.sock").exists()
+
+
+def test_an_import_names_at_most_16_images(client, tmp_path):
+    import io
+    import tarfile
+    img = fixtures.tiny_image("runra-test/many", "v1", "many names")
+    plain = tmp_path / "plain.tar"
+    fixtures.write_docker_archive(str(plain), [img])
+    out = tmp_path / "many.tar"
+    with tarfile.open(plain) as src, tarfile.open(out, "w") as dst:
+        for m in src.getmembers():
+            if m.name == "manifest.json":
+                manifest = json.load(src.extractfile(m))
+                manifest[0]["RepoTags"] = [f"runra-test/many:t{i}" for i in range(17)]
+                body = json.dumps(manifest).encode()
+                m.size = len(body)
+                dst.addfile(m, io.BytesIO(body))
+            else:
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+    r = client.request("POST", "/v1/images/import", body=out.read_bytes())
+    assert r.status == 413 and "16" in r.json()["error"]["message"], r
+    names = [n for i in client.get("/v1/images").json()["images"] for n in i["names"]]
+    assert not [n for n in names if "runra-test/many" in n]  # a refused import names nothing
