@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all deps build demo check check-fast check-asan fuzz bench clean
+.PHONY: all deps build demo check check-fast check-vm check-asan fuzz bench clean
 
 all: build
 
@@ -33,6 +33,11 @@ check:
 check-fast: build
 	@scripts/deps.sh build test
 	@CHECK_ASAN=0 CHECK_FUZZ=0 scripts/check.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# The VM backend's suite alone (make check runs it too).
+check-vm: build
+	@scripts/deps.sh build test
+	@scripts/check-vm.sh $(BUILD)
 
 bench: build
 	@scripts/deps.sh build bench

@@ -5,7 +5,9 @@
 #  3. integration tests (pytest) driving the real runrad/runra/runra-init
 #  4. the TypeScript SDK's tests (node --test) against the normal build
 #  5. the agent CLIs against a mock model, and `runra agent run`
-#  6. unit + integration tests again on an ASan+UBSan build
+#  6. the image harness, then the VM backend's suite (scripts/check-vm.sh,
+#     where QEMU is installed: make check-vm)
+#  7. unit + integration tests again on an ASan+UBSan build
 # usage: scripts/check.sh BUILD ASAN_BUILD FUZZ_BUILD
 set -uo pipefail
 build=${1:-build} asan=${2:-build-asan} fuzz=${3:-build-fuzz}
@@ -110,11 +112,20 @@ images() {
     count_junit "$results/junit-images.xml"
 }
 
+# The black-box suites again with backend vm (QEMU under TCG counts).
+vm() {
+    echo "== VM backend (make check-vm)"
+    scripts/check-vm.sh "$build" >"$results/vm.out" 2>&1
+    grep -E '^(FAILED|ERROR)|passed|failed' "$results/vm.out" | tail -n 40
+    count_line "$results/vm.out"
+}
+
 unit "$build" normal
 integration "$build" normal
 sdk
 agents
 images
+vm
 
 if [ "${CHECK_FUZZ:-1}" = 1 ]; then
     echo "== fuzz smoke runs"

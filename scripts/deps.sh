@@ -8,9 +8,10 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjans
             libsqlite3-dev libseccomp-dev libarchive-dev zlib1g-dev libpcre2-dev e2fsprogs util-linux
             libnftables-dev nftables libssl-dev libcurl4-openssl-dev)
 test_pkgs=(python3 python3-pytest python3-yaml clang libclang-rt-14-dev iproute2 procps dnsmasq-base
-           openssl curl prometheus docker-registry skopeo umoci apache2-utils zstd)
+           openssl curl prometheus docker-registry skopeo umoci apache2-utils zstd
+           qemu-system-x86 xz-utils)
 bench_pkgs=(bubblewrap crun hyperfine ripgrep dnsmasq-base openssl curl iproute2 util-linux docker-registry
-            skopeo umoci e2fsprogs)
+            skopeo umoci e2fsprogs qemu-system-x86 xz-utils)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do

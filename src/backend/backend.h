@@ -72,6 +72,13 @@ struct backend_ops {
     /* Stops every process of the box, runra-init included (frozen), or lets
      * them run again; memory and files are kept. */
     int (*freeze)(struct box *b, bool frozen, struct runra_err **err);
+    /* Optional (the VM backend): pause as the box's whole state written to
+     * its dir and its processes ended, freeing their memory; the caller has
+     * quiesced the stream, which ends with them. resume starts the box
+     * again from that state; *ret_fd is a new stream past HELLO. When
+     * suspend fails the box runs on as before. */
+    int (*suspend)(struct box *b, struct runra_err **err);
+    int (*resume)(struct box *b, int *ret_fd, struct runra_err **err);
 };
 
 extern const struct backend_ops ns_backend_ops;

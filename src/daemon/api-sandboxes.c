@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "backend/backend.h"
+#include "backend/vm/vm.h"
 #include "base/util.h"
 #include "net/policy.h"
 #include "proto/limits.h"
@@ -79,7 +80,16 @@ enum MHD_Result api_health(struct api *a, struct MHD_Connection *c, struct api_r
     if (ns_ok < 0)
         json_object_set_new(ns, "reason",
                             json_string(ns_err && ns_err->msg ? ns_err->msg : "unavailable"));
-    json_t *vm = json_pack("{s:b,s:s}", "available", 0, "reason", "the vm backend is not built yet");
+    _cleanup_err_ struct runra_err *vm_err = NULL;
+    int vm_ok = vm_backend_ops.available(&vm_err);
+    json_t *vm = json_pack("{s:b}", "available", vm_ok >= 0);
+    if (vm_ok < 0)
+        json_object_set_new(vm, "reason",
+                            json_string(vm_err && vm_err->msg ? vm_err->msg : "unavailable"));
+    /* The acceleration VMs run with, once the first VM has shown it. */
+    const char *accel = vm_backend_accel();
+    if (vm_ok >= 0)
+        json_object_set_new(vm, "accel", json_string(accel ? accel : "unknown"));
     const char *net_why = manager_network_unavailable(a->m);
     json_t *net = json_pack("{s:b}", "available", net_why == NULL);
     if (net_why)

@@ -42,6 +42,7 @@ struct guest {
     size_t ncalls;
     uint32_t next_id;
     bool dead;
+    bool joined; /* the reader has been joined (a reconnect starts another) */
 };
 
 static bool is_final(uint16_t type)
@@ -56,6 +57,8 @@ static struct guest_call *find_call(struct guest *g, uint32_t id)
             return c;
     return NULL;
 }
+
+static int start_reader(struct guest *g);
 
 static void *reader_main(void *arg)
 {
@@ -141,11 +144,7 @@ int guest_new(int fd, const char *label, struct guest **ret, struct runra_err **
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&g->cond, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    int r = pthread_create(&g->reader, &attr, reader_main, g);
-    pthread_attr_destroy(&attr);
+    int r = -start_reader(g);
     if (r != 0) {
         g->fd = -1;
         free(g->label);
@@ -169,6 +168,94 @@ static void free_queue(struct guest_call *c)
     c->queued = 0;
 }
 
+static int start_reader(struct guest *g)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    int r = pthread_create(&g->reader, &attr, reader_main, g);
+    pthread_attr_destroy(&attr);
+    return -r;
+}
+
+int guest_quiesce(struct guest *g, uint64_t timeout_ms, struct runra_err **err)
+{
+    struct guest_call *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_lock(&g->wlock);
+    /* A PING on a call of its own, the last frame before the pause: its
+     * answer means the guest has read everything up to it. */
+    pthread_mutex_lock(&g->lock);
+    bool dead = g->dead;
+    if (!dead) {
+        do {
+            c->id = g->next_id++;
+        } while (c->id == 0 || find_call(g, c->id));
+        c->g = g;
+        c->next = g->calls;
+        g->calls = c;
+        g->ncalls++;
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (dead) {
+        pthread_mutex_unlock(&g->wlock);
+        free(c);
+        return err_set(err, EPIPE, "sandbox is not reachable (runra-init is gone)");
+    }
+    int r = frame_write(g->fd, FRAME_PING, c->id, NULL, 0);
+    struct guest_frame *f = NULL;
+    if (r >= 0)
+        r = guest_call_recv(c, now_ms() + timeout_ms, &f);
+    free(f);
+    /* Ended by hand: guest_call_end would send CANCEL, and wlock is ours. */
+    pthread_mutex_lock(&g->lock);
+    for (struct guest_call **p = &g->calls; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            g->ncalls--;
+            break;
+        }
+    free_queue(c);
+    pthread_mutex_unlock(&g->lock);
+    free(c);
+    if (r < 0) {
+        pthread_mutex_unlock(&g->wlock);
+        return err_set(err, r == -ETIMEDOUT ? EBUSY : EPIPE,
+                       r == -ETIMEDOUT ? "the sandbox's runra-init did not catch up in time"
+                                       : "sandbox is not reachable (runra-init is gone)");
+    }
+    return 0;
+}
+
+void guest_unquiesce(struct guest *g) { pthread_mutex_unlock(&g->wlock); }
+
+int guest_reconnect(struct guest *g, int fd, struct runra_err **err)
+{
+    shutdown(g->fd, SHUT_RDWR);
+    if (!g->joined) {
+        pthread_join(g->reader, NULL);
+        g->joined = true;
+    }
+    pthread_mutex_lock(&g->wlock);
+    close(g->fd);
+    g->fd = fd;
+    pthread_mutex_lock(&g->lock);
+    g->dead = false;
+    pthread_mutex_unlock(&g->lock);
+    int r = start_reader(g);
+    if (r < 0) {
+        pthread_mutex_lock(&g->lock);
+        g->dead = true;
+        pthread_mutex_unlock(&g->lock);
+        pthread_mutex_unlock(&g->wlock);
+        return err_sys(err, r, "start guest reader");
+    }
+    g->joined = false;
+    pthread_mutex_unlock(&g->wlock);
+    return 0;
+}
+
 void guest_free(struct guest *g)
 {
     if (!g)
@@ -180,7 +267,8 @@ void guest_free(struct guest *g)
     g->dead = true;
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->lock);
-    pthread_join(g->reader, NULL);
+    if (!g->joined)
+        pthread_join(g->reader, NULL);
     close(g->fd);
     /* Calls still open belong to consumers that will see EPIPE and call
      * guest_call_end; the manager only frees a guest after its users left. */

@@ -25,6 +25,17 @@ bool guest_alive(struct guest *g);
 /* Shuts the stream down without freeing: every waiting call gets EPIPE. */
 void guest_shutdown(struct guest *g);
 
+/* For a VM's pause (its memory written to a file and QEMU ended): blocks
+ * every writer, then waits (up to timeout_ms) until the guest has read
+ * everything sent before, so the snapshot holds no half-read frame. Until
+ * guest_unquiesce, nothing is sent. */
+int guest_quiesce(struct guest *g, uint64_t timeout_ms, struct runra_err **err);
+void guest_unquiesce(struct guest *g);
+/* The stream again on a new connection to the same guest (a VM resumed
+ * from its snapshot; fd past HELLO): the old one must be dead. Calls open
+ * on the old stream have seen EPIPE; new calls go to the new one. */
+int guest_reconnect(struct guest *g, int fd, struct runra_err **err);
+
 /* Opens a call by sending its first frame. */
 int guest_call_start(struct guest *g, uint16_t type, const void *payload, size_t len,
                      struct guest_call **ret, struct runra_err **err);

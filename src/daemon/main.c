@@ -15,6 +15,7 @@
 
 #include "backend/backend.h"
 #include "backend/ns/ns.h"
+#include "backend/vm/vm.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "egress.h"
@@ -48,6 +49,10 @@ static void usage(FILE *f)
           "                       and the next runrad on this state dir takes them back)\n"
           "  --secrets-key PATH   key sealing sandbox secrets in the store (default\n"
           "                       /run/runra/secrets-HASH.key, on tmpfs: never on disk)\n"
+          "  --vm-cache DIR       the VM backend's guest kernel, initramfs and root disks\n"
+          "                       (default STATE/vm; may be shared by several runrads)\n"
+          "  --no-vm-templates    boot every VM sandbox (default: restore a saved VM of\n"
+          "                       the same shape, made on first use)\n"
           "  --config PATH        runrad's config file: registry mirrors and plain-HTTP\n"
           "                       registries (default /etc/runra/runrad.json, if present)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"
@@ -86,12 +91,14 @@ static int find_init(char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-    const char *state_dir = "/var/lib/runra", *socket_opt = NULL, *init_opt = NULL;
+    const char *state_dir = "/var/lib/runra", *socket_opt = NULL, *init_opt = NULL,
+               *vm_cache = NULL;
+    bool vm_templates = true;
     uint64_t exec_timeout_s = 600, max_output = RUNRA_OUTPUT_DEFAULT, pool = 2;
     enum { OPT_STATE = 256, OPT_SOCKET, OPT_INIT, OPT_EXEC_TIMEOUT, OPT_MAX_OUTPUT, OPT_LOG,
            OPT_ROUTES, OPT_VERSION, OPT_HELP, OPT_POOL, OPT_NET_RANGE, OPT_DNS, OPT_NO_NET,
            OPT_EVENTS_FILE, OPT_OTLP, OPT_LISTEN, OPT_KEEP, OPT_NO_KEEP, OPT_SECRETS_KEY,
-           OPT_CONFIG };
+           OPT_CONFIG, OPT_VM_CACHE, OPT_NO_VM_TEMPLATES };
     const char *events_file = NULL, *otlp = NULL, *listen_addr = NULL, *secrets_key = NULL;
     const char *config_path = NULL;
     bool keep = true;
@@ -115,6 +122,8 @@ int main(int argc, char **argv)
         {"no-keep-sandboxes", no_argument, NULL, OPT_NO_KEEP},
         {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
         {"config", required_argument, NULL, OPT_CONFIG},
+        {"vm-cache", required_argument, NULL, OPT_VM_CACHE},
+        {"no-vm-templates", no_argument, NULL, OPT_NO_VM_TEMPLATES},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
@@ -181,6 +190,12 @@ int main(int argc, char **argv)
             break;
         case OPT_CONFIG:
             config_path = optarg;
+            break;
+        case OPT_VM_CACHE:
+            vm_cache = optarg;
+            break;
+        case OPT_NO_VM_TEMPLATES:
+            vm_templates = false;
             break;
         case OPT_LOG:
             if (!strcmp(optarg, "debug"))
@@ -369,6 +384,18 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* The VM backend's kernel, initramfs and root disks: the state dir's
+     * unless shared (one download and one root disk per image for several
+     * daemons). */
+    char vm_cache_path[PATH_MAX + 8];
+    if (vm_cache && vm_cache[0] != '/') {
+        fprintf(stderr, "runrad: --vm-cache needs an absolute path\n");
+        return 2;
+    }
+    snprintf(vm_cache_path, sizeof(vm_cache_path), "%s", vm_cache ? vm_cache : "");
+    if (!vm_cache)
+        snprintf(vm_cache_path, sizeof(vm_cache_path), "%s/vm", state_real);
+    vm_backend_configure(vm_cache_path, init_path, vm_templates);
     struct manager_config mc = {.state_dir = state_real,
                                 .images = images,
                                 .keep_sandboxes = keep,

@@ -211,6 +211,7 @@ int manager_exec(struct manager *m, const char *id, const struct exec_opts *o,
             res->signal = x.signal;
             res->timed_out = x.timed_out || cancelled;
             res->truncated = res->truncated || x.truncated;
+            res->oom_killed = x.oom_killed && !res->timed_out;
             res->duration_ms = now_ms() - start;
             break;
         }

@@ -4,12 +4,26 @@
 
 #include <pthread.h>
 
+#include <string.h>
+
 #include "backend/backend.h"
+#include "backend/vm/vm.h"
 #include "guest.h"
 #include "manager.h"
 #include "egress.h"
 #include "events.h"
 #include "manager-ports.h"
+
+/* The backend a spec names ("ns" when it names none). */
+static inline const struct backend_ops *manager_backend(const char *name)
+{
+    return name && !strcmp(name, "vm") ? &vm_backend_ops : &ns_backend_ops;
+}
+
+static inline bool manager_is_vm(const struct sandbox_spec *spec)
+{
+    return spec && spec->backend && !strcmp(spec->backend, "vm");
+}
 
 #define UID_BASE_FIRST 0x10000000u /* host uids from 2^28 on are never real users */
 #define UID_SLOTS 4096

@@ -244,6 +244,8 @@ int mstream_next(struct mstream *st, uint64_t wait_ms, struct mstream_event *ev,
             ev->exit.duration_ms = now_ms() - st->start_ms;
             manager_note_exec(ev->exit.duration_ms * 1000);
             uint64_t oom_after = 0;
+            if (ev->exit.oom_killed && !ev->exit.timed_out)
+                ev->oom_killed = true;
             if (!ev->exit.timed_out &&
                 st->s->ops->oom_kills(st->s->box, &oom_after, NULL) >= 0 &&
                 oom_after > st->oom_before)

@@ -96,7 +96,7 @@ static void restore_one(struct manager *m, struct store_sandbox *row)
     s->created_ms = row->created_ms;
     s->expires_ms = row->expires_ms;
     s->slot = slot;
-    s->ops = &ns_backend_ops;
+    s->ops = manager_backend(s->spec->backend);
     s->stored = true;
     s->net_slot = row->net_slot;
     s->dir = TAKE_PTR(dir);

@@ -63,6 +63,29 @@ int manager_acquire_any(struct manager *m, const char *id, struct sandbox **ret,
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
+/* A pause that ends the box's processes (a VM's state goes to a file):
+ * the stream is quiesced first, so the saved guest holds no half-read
+ * frame, and dies with them; a resume connects it again. */
+static int suspend_box(struct manager *m, struct sandbox *s, bool pause, struct runra_err **err)
+{
+    if (pause) {
+        int r = guest_quiesce(s->guest, 10000, err);
+        if (r < 0)
+            return err_prefix(err, "pause");
+        r = s->ops->suspend(s->box, err);
+        guest_unquiesce(s->guest);
+        return r;
+    }
+    int fd = -1;
+    int r = s->ops->resume(s->box, &fd, err);
+    if (r >= 0 && (r = guest_reconnect(s->guest, fd, err)) < 0)
+        close(fd);
+    /* A new process: the next daemon finds the box by it. */
+    if (r >= 0 && m->cfg.store && s->stored)
+        store_sandbox_set_init_pid(m->cfg.store, s->id, s->ops->init_pid(s->box), NULL);
+    return r;
+}
+
 static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct runra_err **err)
 {
     pthread_mutex_lock(&pause_lock);
@@ -91,7 +114,7 @@ static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct r
     pthread_mutex_unlock(&m->lock);
     int r = 0;
     if (!already) {
-        r = s->ops->freeze(s->box, pause, err);
+        r = s->ops->suspend ? suspend_box(m, s, pause, err) : s->ops->freeze(s->box, pause, err);
         pthread_mutex_lock(&m->lock);
         s->paused = r < 0 ? !pause : pause;
         pthread_mutex_unlock(&m->lock);
@@ -511,7 +534,7 @@ static int prepare(struct manager *m, const struct sandbox_spec *spec, struct sa
     m->slots[slot] = true;
     pthread_mutex_unlock(&m->lock);
     s->slot = slot;
-    s->ops = &ns_backend_ops;
+    s->ops = manager_backend(spec->backend);
     r = spec_dup(spec, &s->spec);
     if (r < 0)
         goto fail;
@@ -546,9 +569,10 @@ static struct sandbox *pool_take(struct manager *m, const struct sandbox_spec *s
             m->pool_count--;
             break;
         }
-    if (!found && m->cfg.pool_size > 0 && spec->nmounts == 0) {
+    if (!found && m->cfg.pool_size > 0 && spec->nmounts == 0 && !manager_is_vm(spec)) {
         /* Remember this shape so the next create like it is warm (one
-         * with host mounts is never pooled: its box is its own). */
+         * with host mounts is never pooled: its box is its own; a VM's
+         * warm start is its template, not an idle VM). */
         struct sandbox_spec *copy = NULL;
         if (spec_dup(spec, &copy) >= 0) {
             spec_free(m->shapes[POOL_SHAPES - 1]);
@@ -843,12 +867,31 @@ static int check_mounts(struct manager *m, const struct sandbox_spec *spec,
 static int create_box(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
                       struct runra_err **err);
 
+/* What a VM sandbox cannot have (yet), refused before any image is pulled
+ * or anything made. */
+static int check_vm(const struct sandbox_spec *sp, struct runra_err **err)
+{
+    int r = vm_backend_ops.available(err);
+    if (r < 0)
+        return err_prefix(err, "backend 'vm' is not available");
+    if (sp->nmounts > 0)
+        return err_set(err, EINVAL, "host mounts are not supported with backend vm");
+    if (sp->network)
+        return err_set(err, ENOSYS, "network access for backend vm is not built yet; "
+                                    "create it with network mode none");
+    if (sp->persist)
+        return err_set(err, ENOSYS, "persist is not supported with backend vm yet");
+    return 0;
+}
+
 int manager_create(struct manager *m, struct sandbox_spec *spec, struct sandbox_info **ret,
                    struct runra_err **err)
 {
     _cleanup_(spec_freep) struct sandbox_spec *sp = spec;
     int cr = check_mounts(m, sp, err);
     if (cr < 0)
+        return cr;
+    if (manager_is_vm(sp) && (cr = check_vm(sp, err)) < 0)
         return cr;
     if (!strcmp(sp->image, "host"))
         return create_box(m, TAKE_PTR(sp), ret, err);

@@ -24,6 +24,7 @@
 #include "proto/frame.h"
 #include "proto/limits.h"
 #include "proto/msg.h"
+#include "vm.h"
 #include "shim.h"
 
 #define OUT_CHUNK (64u << 10)           /* one STDOUT/STDERR frame at most */
@@ -51,6 +52,7 @@ struct exec {
     bool have_status;
     int status;           /* the main process's wait status */
     bool killing, timed_out, truncated;
+    uint64_t oom0;        /* a VM guest's OOM kill count when it started */
     int fail;             /* errno that ends the call with ERROR instead of EXIT */
     uint64_t start_ms, deadline_ms, next_kill_ms;
 };
@@ -236,6 +238,7 @@ int exec_start(struct guest *g, uint32_t id, const void *payload, size_t len, st
         .in = TAKE_FD(in_w),
         .max_output = q->max_output,
         .start_ms = now,
+        .oom0 = vm_oom_kills(),
         .deadline_ms = q->timeout_ms ? now + q->timeout_ms : 0,
     };
     *ret = x;
@@ -467,6 +470,7 @@ static void finish(struct guest *g, struct exec *x, uint64_t now)
             .duration_ms = now - x->start_ms,
             .stdout_bytes = x->out.total,
             .stderr_bytes = x->err.total,
+            .oom_killed = !x->timed_out && vm_oom_kills() > x->oom0,
         };
         if (WIFSIGNALED(x->status)) {
             e.signal = WTERMSIG(x->status);

@@ -45,6 +45,8 @@ struct guest {
     uint64_t stdin_buffered;    /* stdin bytes held for all execs together */
     struct rlimit nofile;       /* RLIMIT_NOFILE as we found it, restored for commands */
     pid_t pid;                  /* our own pid, which shims check their parent against */
+    int vm_port;                /* a VM's init: the virtio port the host connects to; else -1 */
+    bool vm_await;              /* a VM's init: this connection's VM_SETUP has not come yet */
 };
 
 struct call *guest_call_find(struct guest *g, uint32_t id);

@@ -5,6 +5,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -21,6 +22,7 @@
 #include "search.h"
 #include "tar.h"
 #include "tcp.h"
+#include "vm.h"
 #include "watch.h"
 
 #define POLL_MAX (2 + RUNRA_CALLS_MAX * EXEC_FD_COUNT + PROC_POLL_MAX)
@@ -87,8 +89,46 @@ static void attach(struct guest *g, int fd)
         return;
     }
     g->conn = c;
+    /* A VM's host speaks first (VM_SETUP), since the guest cannot tell a
+     * new host from the one before a snapshot. */
+    if (g->vm_port >= 0) {
+        g->vm_await = true;
+        return;
+    }
     send_hello(g);
     conn_flush(c);
+}
+
+/* The first frame on a VM's connection. */
+static void vm_setup_frame(struct guest *g, const struct frame_hdr *h, const uint8_t *p)
+{
+    _cleanup_err_ struct runra_err *err = NULL;
+    if (h->type != FRAME_VM_SETUP || h->id != 0) {
+        guest_send_error(g, 0, EPROTO, "a VM's first frame must be VM_SETUP");
+        conn_flush(g->conn);
+        g->conn->dead = true;
+        return;
+    }
+    struct vm_setup_msg m;
+    const char *workdir = NULL;
+    int r = msg_vm_setup_decode(p, h->len, &m, &err);
+    if (r >= 0 && !g->vm_await) {
+        /* A new host on a port that never looked disconnected (a VM
+         * resumed from its snapshot before we saw the hang-up): the old
+         * host's calls are over, as on any reconnect. */
+        for (size_t i = 0; i < RUNRA_CALLS_MAX; i++)
+            guest_call_abort(g, &g->calls[i]);
+        proc_detach(g);
+    }
+    if (r >= 0)
+        r = vm_setup_apply(&m, &workdir, &err);
+    if (r < 0) {
+        guest_send_err(g, 0, r, err);
+        return;
+    }
+    g->workdir = workdir;
+    g->vm_await = false;
+    send_hello(g);
 }
 
 /* The host is gone: every call ends here, exec trees killed, files closed. */
@@ -249,6 +289,10 @@ static void continue_call(struct guest *g, const struct frame_hdr *h, const uint
 
 static void dispatch(struct guest *g, const struct frame_hdr *h, const uint8_t *p)
 {
+    if (g->vm_port >= 0 && (g->vm_await || h->type == FRAME_VM_SETUP)) {
+        vm_setup_frame(g, h, p);
+        return;
+    }
     switch (h->type) {
     case FRAME_EXEC:
     case FRAME_FILE_READ:
@@ -389,7 +433,10 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
             short ev = (guest_busy(g) ? 0 : POLLIN) | (conn_pending(g->conn) ? POLLOUT : 0);
             pfd[n++] = (struct pollfd){.fd = g->conn->fd, .events = ev};
         } else {
-            pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+            /* A VM's port while no host is there: SIGIO or the timeout
+             * below brings us back to look (it cannot be polled: it reads
+             * as hung up until a host connects). */
+            pfd[n++] = (struct pollfd){.fd = g->vm_port >= 0 ? -1 : listen_fd, .events = POLLIN};
         }
         for (size_t i = 0; i < RUNRA_CALLS_MAX; i++) {
             struct call *c = &g->calls[i];
@@ -422,6 +469,8 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
         uint64_t now = now_ms();
         if (wake != UINT64_MAX)
             timeout = wake <= now ? 0 : (int)(wake - now > 60000 ? 60000 : wake - now);
+        if (!g->conn && g->vm_port >= 0 && (timeout < 0 || timeout > 250))
+            timeout = 250;
         if (poll(pfd, n, timeout) < 0 && errno != EINTR)
             return 1;
         now = now_ms();
@@ -443,7 +492,11 @@ int loop_run(struct guest *g, int listen_fd, int sigfd, int conn_fd)
                 guest_call_abort(g, watch[i].call);
         proc_events(g, pfd + proc_base, n - proc_base);
 
-        if (!g->conn) {
+        if (!g->conn && g->vm_port >= 0) {
+            int fd = vm_port_connected(g->vm_port) ? fcntl(g->vm_port, F_DUPFD_CLOEXEC, 3) : -1;
+            if (fd >= 0)
+                attach(g, fd);
+        } else if (!g->conn) {
             if (pfd[1].revents & POLLIN) {
                 int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd >= 0)

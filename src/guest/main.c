@@ -20,6 +20,8 @@
 #include "guest.h"
 #include "loop.h"
 #include "proto/msg.h"
+#include "vm.h"
+#include "vmm.h"
 
 struct opts {
     bool ns;
@@ -120,11 +122,33 @@ static void fail_setup(int fd, const struct runra_err *e)
     conn_free(c);
 }
 
+/* A VM's init: boot, then serve whoever connects to the port. PID 1 of a
+ * kernel must never exit, so every way out powers the VM off, which the
+ * host sees as QEMU ending. */
+static int vm_main(void)
+{
+    _cleanup_err_ struct runra_err *err = NULL;
+    struct guest g = {.workdir = "/", .pid = 1, .vm_port = -1};
+    getrlimit(RLIMIT_NOFILE, &g.nofile);
+    int sigfd = -1, port = -1;
+    if (loop_signals(&sigfd, &err) < 0 || vm_boot(&port, &err) < 0) {
+        fprintf(stderr, "runra-init: %s\n", err && err->msg ? err->msg : "boot failed");
+        vm_poweroff();
+    }
+    g.vm_port = port;
+    loop_run(&g, -1, sigfd, -1);
+    vm_poweroff();
+}
+
 int main(int argc, char **argv)
 {
     _cleanup_err_ struct runra_err *err = NULL;
     ensure_stdio();
     umask(022);
+    if (vm_is_guest(argc, argv))
+        return vm_main();
+    if (vmm_is_jail(argc, argv))
+        return vmm_main(argc, argv);
 
     struct opts o = {.listen_fd = -1};
     if (parse_args(argc, argv, &o, &err) < 0) {
@@ -132,7 +156,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct guest g = {.workdir = o.workdir, .pid = getpid()};
+    struct guest g = {.workdir = o.workdir, .pid = getpid(), .vm_port = -1};
     /* Commands get the fd limit we were started with; runra-init itself
      * needs up to five fds per exec for RUNRA_CALLS_MAX execs. */
     getrlimit(RLIMIT_NOFILE, &g.nofile);

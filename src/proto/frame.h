@@ -44,6 +44,11 @@ enum frame_type {
     FRAME_TCP_CONNECT = 70,/* h->g, JSON {"port"}: DATA both ways (empty = EOF), TCP_ACK, until RESULT/ERROR */
     FRAME_TCP_ACK = 71,    /* both, JSON {"bytes"}: relay bytes delivered, returning send credit */
     FRAME_SEARCH = 50,     /* h->g, JSON search request: DATA (NDJSON matches)... then RESULT */
+    /* VM backend only: the host's first frame on every connection to a
+     * VM's runra-init (the guest cannot see a host connect), id 0, JSON
+     * vm_setup_msg. The first one also makes the guest's root; HELLO or
+     * ERROR answers it. */
+    FRAME_VM_SETUP = 80,
 };
 
 struct frame_hdr {

@@ -6,6 +6,7 @@
 #include "../base/util.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "frame.h"
@@ -165,6 +166,82 @@ int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct 
     return 0;
 }
 
+int msg_vm_setup_encode(const struct vm_setup_msg *m, char **ret)
+{
+    char seed[VM_SEED_LEN * 2 + 1];
+    for (size_t i = 0; i < VM_SEED_LEN; i++)
+        snprintf(seed + 2 * i, 3, "%02x", m->seed[i]);
+    return msg_json_dump(json_pack("{s:s,s:s,s:b,s:b,s:I,s:s,s:I,s:I,s:I}", "hostname",
+                                   m->hostname, "workdir", m->workdir, "image", m->image,
+                                   "template", m->template_only, "time_ns", (json_int_t)m->time_ns,
+                                   "seed", seed, "memory_mb", (json_int_t)m->memory_mb, "pids",
+                                   (json_int_t)m->pids, "cpu_milli", (json_int_t)m->cpu_milli),
+                         ret);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int msg_vm_setup_decode(const void *buf, size_t len, struct vm_setup_msg *ret,
+                        struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = msg_json_load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    const char *hostname, *workdir, *seed;
+    int image, tmpl;
+    json_int_t t, mem, pids, cpu;
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s:b,s:b,s:I,s:s,s:I,s:I,s:I}", "hostname",
+                       &hostname, "workdir", &workdir, "image", &image, "template", &tmpl,
+                       "time_ns", &t, "seed", &seed, "memory_mb", &mem, "pids", &pids,
+                       "cpu_milli", &cpu);
+    if (r < 0) {
+        r = err_set(err, EINVAL, "bad vm setup: %s", je.text);
+        goto out;
+    }
+    size_t hl = strlen(hostname), wl = strlen(workdir);
+    if (hl == 0 || hl >= sizeof(ret->hostname) || wl == 0 || wl >= sizeof(ret->workdir) ||
+        workdir[0] != '/' || t < 0 || strlen(seed) != VM_SEED_LEN * 2 || mem < 0 ||
+        mem > (1 << 24) || pids < 0 || pids > (1 << 22) || cpu < 0 || cpu > 1024 * 1000) {
+        r = err_set(err, EINVAL, "bad vm setup: a field is out of range");
+        goto out;
+    }
+    for (size_t i = 0; i < hl; i++)
+        if (!(hostname[i] == '-' || (hostname[i] >= 'a' && hostname[i] <= 'z') ||
+              (hostname[i] >= '0' && hostname[i] <= '9'))) {
+            r = err_set(err, EINVAL, "bad vm setup: hostname");
+            goto out;
+        }
+    for (size_t i = 0; i < VM_SEED_LEN; i++) {
+        int hi = hexval(seed[2 * i]), lo = hexval(seed[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            r = err_set(err, EINVAL, "bad vm setup: seed");
+            goto out;
+        }
+        ret->seed[i] = (uint8_t)(hi << 4 | lo);
+    }
+    memcpy(ret->hostname, hostname, hl + 1);
+    memcpy(ret->workdir, workdir, wl + 1);
+    ret->image = image;
+    ret->template_only = tmpl;
+    ret->time_ns = t;
+    ret->memory_mb = (uint64_t)mem;
+    ret->pids = (uint64_t)pids;
+    ret->cpu_milli = (uint32_t)cpu;
+    r = 0;
+out:
+    json_decref(j);
+    return r;
+}
+
 void msg_exec_req_free(struct exec_req *r)
 {
     if (!r)
@@ -263,11 +340,12 @@ int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, stru
 
 int msg_exec_exit_encode(const struct exec_exit *e, char **ret)
 {
-    return msg_json_dump(json_pack("{s:i,s:i,s:b,s:b,s:I,s:I,s:I}", "exitCode", e->exit_code, "signal",
-                          e->signal, "timedOut", e->timed_out, "truncated", e->truncated,
-                          "durationMs", (json_int_t)e->duration_ms, "stdoutBytes",
-                          (json_int_t)e->stdout_bytes, "stderrBytes", (json_int_t)e->stderr_bytes),
-                ret);
+    return msg_json_dump(json_pack("{s:i,s:i,s:b,s:b,s:I,s:I,s:I,s:b}", "exitCode", e->exit_code,
+                                   "signal", e->signal, "timedOut", e->timed_out, "truncated",
+                                   e->truncated, "durationMs", (json_int_t)e->duration_ms,
+                                   "stdoutBytes", (json_int_t)e->stdout_bytes, "stderrBytes",
+                                   (json_int_t)e->stderr_bytes, "oomKilled", e->oom_killed),
+                         ret);
 }
 
 int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, struct runra_err **err)
@@ -277,11 +355,11 @@ int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, str
     if (r < 0)
         return r;
     json_error_t je;
-    int code = 0, sig = 0, to = 0, tr = 0;
+    int code = 0, sig = 0, to = 0, tr = 0, oom = 0;
     json_int_t dur = 0, ob = 0, eb = 0;
-    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:i,s:i,s:b,s:b,s:I,s:I,s:I}", "exitCode", &code,
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:i,s:i,s:b,s:b,s:I,s:I,s:I,s?b}", "exitCode", &code,
                        "signal", &sig, "timedOut", &to, "truncated", &tr, "durationMs", &dur,
-                       "stdoutBytes", &ob, "stderrBytes", &eb);
+                       "stdoutBytes", &ob, "stderrBytes", &eb, "oomKilled", &oom);
     json_decref(j);
     if (r < 0)
         return err_set(err, EINVAL, "bad exit message: %s", je.text);
@@ -291,6 +369,7 @@ int msg_exec_exit_decode(const void *buf, size_t len, struct exec_exit *ret, str
                               .signal = sig,
                               .timed_out = to,
                               .truncated = tr,
+                              .oom_killed = oom,
                               .duration_ms = (uint64_t)dur,
                               .stdout_bytes = (uint64_t)ob,
                               .stderr_bytes = (uint64_t)eb};

@@ -16,6 +16,22 @@ struct hello_msg {
     int64_t pid;
 };
 
+/* FRAME_VM_SETUP. The identity parts apply once per boot (a template's
+ * restores each get their own); the clock and the seed on every one. */
+#define VM_SEED_LEN 32
+struct vm_setup_msg {
+    char hostname[65];  /* the sandbox id */
+    char workdir[4097]; /* initial cwd inside (absolute) */
+    bool image;         /* the root disk is an image's tree (not the host's) */
+    bool template_only; /* a template boot: answer HELLO, make no root */
+    int64_t time_ns;    /* the host's CLOCK_REALTIME */
+    /* The sandbox's limits, enforced by a cgroup in the guest (0: none). */
+    uint64_t memory_mb;
+    uint64_t pids;
+    uint32_t cpu_milli;  /* cores x 1000 */
+    uint8_t seed[VM_SEED_LEN]; /* mixed into the guest's random pool */
+};
+
 struct exec_req {
     char **argv;         /* NULL-terminated, at least one entry */
     char **env;          /* NULL-terminated "KEY=VALUE", applied over the sandbox env; may be NULL */
@@ -34,6 +50,8 @@ struct exec_exit {
     uint64_t duration_ms;
     uint64_t stdout_bytes; /* produced, including what was dropped */
     uint64_t stderr_bytes;
+    bool oom_killed;     /* the guest saw an OOM kill among the sandbox's processes while it
+                            ran (VM guests, whose OOM kills the host's cgroup cannot see) */
 };
 
 enum file_type { FILE_TYPE_FILE, FILE_TYPE_DIR, FILE_TYPE_SYMLINK, FILE_TYPE_OTHER };
@@ -76,6 +94,10 @@ struct guest_error {
 
 int msg_hello_encode(const struct hello_msg *m, char **ret);
 int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct runra_err **err);
+
+int msg_vm_setup_encode(const struct vm_setup_msg *m, char **ret);
+int msg_vm_setup_decode(const void *buf, size_t len, struct vm_setup_msg *ret,
+                        struct runra_err **err);
 
 int msg_exec_req_encode(const struct exec_req *r, char **ret);
 int msg_exec_req_decode(const void *buf, size_t len, struct exec_req **ret, struct runra_err **err);

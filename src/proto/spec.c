@@ -262,10 +262,16 @@ int spec_parse_json(const char *buf, size_t len, struct sandbox_spec **ret, stru
             goto out;
         }
     }
-    if (backend && strcmp(backend, "ns") != 0) {
-        r = err_set(err, strcmp(backend, "vm") == 0 ? ENOSYS : EINVAL,
-                    "backend '%s' is not available", backend);
+    if (backend && strcmp(backend, "ns") != 0 && strcmp(backend, "vm") != 0) {
+        r = err_set(err, EINVAL, "unknown backend '%s' (ns or vm)", backend);
         goto out;
+    }
+    if (backend && !strcmp(backend, "vm")) {
+        free(s->backend);
+        if (!(s->backend = strdup("vm"))) {
+            r = -ENOMEM;
+            goto out;
+        }
     }
     if (res) {
         json_t *cpu = NULL, *mem = NULL, *pids = NULL, *disk = NULL;

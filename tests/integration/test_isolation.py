@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from runra_client import Ident, host_uid_ranges, procs_with_uids, wait_until
+from runra_client import Ident, host_uid_ranges, ns_only, procs_with_uids, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,7 @@ def test_hostname_is_id(client, sandbox):
     assert socket.gethostname() != sandbox
 
 
+@ns_only("host uid maps; test_vm.py checks QEMU's uids")
 def test_root_inside_is_unprivileged_outside(client, sandbox):
     assert client.sh(sandbox, "id -u; id -g") == "0\n0\n"
     ranges = host_uid_ranges(client, sandbox)
@@ -38,6 +39,7 @@ def test_root_inside_is_unprivileged_outside(client, sandbox):
     assert procs_with_uids(Ident(client, sandbox)), "no host process runs as the sandbox's mapped uid"
 
 
+@ns_only("test_vm.py checks QEMU's namespaces")
 def test_namespaces_differ_from_host(client, sandbox):
     inside = client.sh(sandbox, "for n in user pid mnt net uts ipc cgroup; do "
                                 "readlink /proc/self/ns/$n; done").split()
@@ -47,6 +49,7 @@ def test_namespaces_differ_from_host(client, sandbox):
         assert i != h, f"sandbox shares the host's {h}"
 
 
+@ns_only("a guest kernel has threads of its own; test_vm.py checks the guest sees no host process")
 def test_host_processes_invisible(client, sandbox):
     out = client.sh(sandbox, "ps -eo pid,args")
     assert "pytest" not in out and "runrad" not in out, out
@@ -101,6 +104,7 @@ def test_root_and_home_are_the_sandboxes(client, sandbox):
             os.unlink(p)
 
 
+@ns_only("a VM's root is its own copy of the image, writable throughout")
 def test_usr_etc_root_readonly(client, sandbox):
     for target in ["/usr/runra-evil", "/usr/bin/runra-evil", "/etc/runra-evil", "/runra-evil",
                    "/bin/runra-evil", "/lib/runra-evil"]:
@@ -193,6 +197,7 @@ def test_sandbox_loopback_works(client, sandbox):
     assert res["stdout"] == "ping\n", res
 
 
+@ns_only("host uid maps; VMs share no kernel at all")
 def test_sandboxes_cannot_see_each_other(client, sandbox, other):
     tag = uuid.uuid4().hex
     client.sh(sandbox, f"echo A > /workspace/a-{tag} && echo A > /tmp/a-{tag}")
@@ -216,6 +221,7 @@ def test_sandboxes_cannot_see_each_other(client, sandbox, other):
     assert host_uid_ranges(client, sandbox) != host_uid_ranges(client, other)
 
 
+@ns_only("a VM's kernel is the sandbox's own to tune")
 def test_kernel_knobs_denied(client, sandbox):
     knobs = ["/proc/sys/kernel/panic", "/proc/sys/vm/swappiness", "/proc/sys/kernel/pid_max"]
     before = {k: open(k).read() for k in knobs}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from runra_client import UnixHTTPConnection, procs_with_cmdline, wait_until
+from runra_client import HOST_PROCS, UnixHTTPConnection, ns_only, procs_with_cmdline, wait_until
 
 
 def P(sid, suffix=""):
@@ -97,6 +97,7 @@ def test_follow_streams_until_exit(daemon, client, sandbox):
     assert got[-2][0] - got[0][0] > 1.0, got
 
 
+@ns_only(HOST_PROCS)
 def test_follow_disconnect_leaves_the_process_running(daemon, client, sandbox):
     p = start(client, sandbox, command="echo up; exec sleep 4813", tag="survivor")
     conn = UnixHTTPConnection(daemon.socket, timeout=30)
@@ -173,6 +174,7 @@ def test_bad_input(client, sandbox, method, suffix, body, status):
     r.error_code
 
 
+@ns_only(HOST_PROCS)
 def test_process_limit_and_death_with_the_sandbox(client):
     sid = client.create()["id"]
     try:

@@ -29,6 +29,12 @@ static void defaults(void)
     CHECK(s->resources.pids == RUNRA_DEFAULT_PIDS);
     CHECK(s->timeout_ms == 0);
     spec_free(s);
+    CHECK(parse("{\"backend\":\"vm\"}", &s) == 0);
+    CHECK_STREQ(s->backend, "vm");
+    spec_free(s);
+    CHECK(parse("{\"backend\":\"ns\"}", &s) == 0);
+    CHECK_STREQ(s->backend, "ns");
+    spec_free(s);
 }
 
 static void full(void)
@@ -65,7 +71,8 @@ static void rejects(void)
     CHECK(parse("{\"user\":\"a b\"}", NULL) == -EINVAL);
     CHECK(parse("{\"user\":\"a:b:c\"}", NULL) == -EINVAL);
     CHECK(parse("{\"user\":\":1\"}", NULL) == -EINVAL);
-    CHECK(parse("{\"backend\":\"vm\"}", NULL) == -ENOSYS);
+    CHECK(parse("{\"backend\":\"kvm\"}", NULL) == -EINVAL);
+    CHECK(parse("{\"backend\":\"\"}", NULL) == -EINVAL);
     CHECK(parse("{\"resources\":{\"cpu\":0}}", NULL) == -EINVAL);
     CHECK(parse("{\"resources\":{\"cpu\":\"1\"}}", NULL) == -EINVAL);
     CHECK(parse("{\"resources\":{\"memoryMb\":1}}", NULL) == -EINVAL);

@@ -56,8 +56,8 @@ static struct vm_spec base(void)
 static void microvm(void)
 {
     struct vm_spec s = base();
-    s.disks[0] = (struct vm_disk){"/s/images/root.img", true};
-    s.disks[1] = (struct vm_disk){"/s/sb/disk,1.img", false};
+    s.disks[0] = (struct vm_disk){.path = "/s/images/root.img", .serial = "root", .readonly = true};
+    s.disks[1] = (struct vm_disk){.path = "/s/sb/disk,1.img"};
     s.ndisks = 2;
     s.seccomp = true;
     char **v = NULL;
@@ -78,7 +78,10 @@ static void microvm(void)
     CHECK(any_contains(v, "file=/s/images/root.img,if=none,id=disk0") &&
           any_contains(v, ",readonly=on"));
     CHECK(any_contains(v, "file=/s/sb/disk,,1.img,if=none,id=disk1"));
-    CHECK(any_contains(v, "virtio-blk-device,drive=disk1"));
+    CHECK(any_contains(v, "virtio-blk-device,drive=disk0,serial=root"));
+    CHECK(any_contains(v, "virtio-blk-device,drive=disk1") &&
+          !any_contains(v, "drive=disk1,serial"));
+    CHECK(any_contains(v, "tb-size=64"));
     CHECK(count(v, "-sandbox") == 1 && any_contains(v, "spawn=deny"));
     CHECK(count(v, "-incoming") == 0);
     CHECK_STREQ(after(v, "-serial"), "null");
@@ -125,6 +128,12 @@ static void rejects(void)
     CHECK(vm_argv(&s, &v, NULL) == -EINVAL);
     s = base();
     s.cmdline = "a\nb";
+    CHECK(vm_argv(&s, &v, NULL) == -EINVAL);
+    s = base();
+    s.disks[0] = (struct vm_disk){.path = "/d.img", .serial = "root,evil=on"};
+    s.ndisks = 1;
+    CHECK(vm_argv(&s, &v, NULL) == -EINVAL);
+    s.disks[0].serial = "";
     CHECK(vm_argv(&s, &v, NULL) == -EINVAL);
     s = base();
     s.tap = "tap,evil=1";

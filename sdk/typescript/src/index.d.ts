@@ -355,7 +355,7 @@ export interface Sandboxes {
 export interface Health {
   status: "ok";
   version: string;
-  backends: Record<string, { available: boolean; reason?: string }>;
+  backends: Record<string, { available: boolean; reason?: string; accel?: "kvm" | "tcg" | "unknown" }>;
   network: { available: boolean; reason?: string };
   cgroup: "v1" | "v2" | "hybrid" | "none";
   landlock: number;

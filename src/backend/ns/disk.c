@@ -176,6 +176,19 @@ static int loop_attach(struct ns_disk *d, int imgfd, char *ret_path, size_t n,
     return err_set(err, EBUSY, "no free loop device after 64 attempts");
 }
 
+int ns_disk_format(const char *mkfs, const char *path, uint64_t mb, uint32_t owner,
+                   struct runra_err **err)
+{
+    if (!mkfs || !*mkfs)
+        return err_set(err, ENOENT, "mkfs.ext4 not found");
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(err, errno, "create %s", path);
+    if (ftruncate(fd, (off_t)(mb * 1024 * 1024)) < 0)
+        return err_sys(err, errno, "size %s", path);
+    return run_mkfs(mkfs, path, owner, err);
+}
+
 static int make_ext4(struct ns_disk *d, uint64_t mb, uint32_t owner, const char *mkfs,
                      struct runra_err **err)
 {

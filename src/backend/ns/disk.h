@@ -39,6 +39,10 @@ int ns_disk_reopen(const char *dir, struct ns_disk **ret, struct runra_err **err
 int ns_disk_find(const char *dir, struct ns_disk **ret);
 /* Frees d and leaves the disk, its image and its loop device as they are. */
 void ns_disk_forget(struct ns_disk *d);
+/* A new raw ext4 image of mb MiB at path (sparse, no journal), its root
+ * owned by owner; nothing mounted (the VM backend's disks). */
+int ns_disk_format(const char *mkfs, const char *path, uint64_t mb, uint32_t owner,
+                   struct runra_err **err);
 /* For a previous daemon's sandbox: unmounts <dir>/root if mounted here and
  * removes the image. Loop devices free themselves (autoclear) once the
  * sandbox's processes, the last users, are gone. */

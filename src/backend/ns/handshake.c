@@ -88,7 +88,7 @@ static int read_by(int fd, int pidfd, void *buf, size_t len, uint64_t deadline,
     return 0;
 }
 
-static int first_frame(int fd, int pidfd, uint64_t deadline, struct runra_err **err)
+int ns_sock_first_frame(int fd, int pidfd, uint64_t deadline, struct runra_err **err)
 {
     uint8_t hdr_buf[FRAME_HDR_SIZE];
     struct frame_hdr h;
@@ -151,7 +151,7 @@ int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
     int r = ns_sock_connect(path, &fd, err);
     if (r < 0)
         return r;
-    r = first_frame(fd, pidfd, now_ms() + timeout_ms, err);
+    r = ns_sock_first_frame(fd, pidfd, now_ms() + timeout_ms, err);
     if (r < 0)
         return r;
     *ret_fd = TAKE_FD(fd);

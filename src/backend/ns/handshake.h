@@ -15,5 +15,8 @@ int ns_sock_listen(const char *path, int *ret_fd, struct runra_err **err)
  * message. EOF, timeout or anything else: fails. */
 int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
                   struct runra_err **err);
+/* Reads the first frame (HELLO or ERROR, as ns_sock_hello) from a
+ * connected fd before deadline (now_ms()). */
+int ns_sock_first_frame(int fd, int pidfd, uint64_t deadline, struct runra_err **err);
 /* Only connects (what HELLO would follow); for a frozen runra-init. */
 int ns_sock_connect(const char *path, int *ret_fd, struct runra_err **err);

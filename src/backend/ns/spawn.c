@@ -36,7 +36,7 @@ static const char *const stage_names[] = {
 };
 
 struct plan {
-    int sync_rd, sync_wr, fail_rd, fail_wr, devnull, exec_fd;
+    int sync_rd, sync_wr, fail_rd, fail_wr, devnull, exec_fd, log_fd;
     int listen_fd, listen_target, root_target;
     const int *extra_fds; /* lifted copies of the caller's extra fds */
     const int *extra_targets;
@@ -118,10 +118,13 @@ static _Noreturn void child_main(const struct plan *p)
         syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof(sa.mask));
     }
 
-    if (move_fd(p->devnull, 0) < 0 || move_fd(p->devnull, 1) < 0 || move_fd(p->devnull, 2) < 0 ||
-        move_fd(p->listen_fd, p->listen_target) < 0 ||
+    int out = p->log_fd >= 0 ? p->log_fd : p->devnull;
+    if (move_fd(p->devnull, 0) < 0 || move_fd(out, 1) < 0 || move_fd(out, 2) < 0 ||
+        (p->listen_fd >= 0 && move_fd(p->listen_fd, p->listen_target) < 0) ||
         (root_fd >= 0 && move_fd(root_fd, p->root_target) < 0))
         child_fail(p, 3);
+    if (p->listen_fd < 0)
+        syscall(SYS_close, p->listen_target);
     int first = (root_fd >= 0 ? p->root_target : p->listen_target) + 1;
     for (size_t i = 0; i < p->nextra; i++) {
         if (move_fd(p->extra_fds[i], p->extra_targets[i]) < 0)
@@ -193,13 +196,13 @@ static int child_result(int fail_rd, struct runra_err **err)
 struct spawn_fds {
     int sync[2]; /* parent writes one byte: maps and cgroups are ready */
     int fail[2]; /* child writes a struct child_fail if it cannot exec */
-    int devnull, exe, listen;
+    int devnull, exe, listen, log;
 };
 
 static void fds_close(struct spawn_fds *f)
 {
     int *all[] = {&f->sync[0], &f->sync[1], &f->fail[0], &f->fail[1],
-                  &f->devnull, &f->exe,     &f->listen};
+                  &f->devnull, &f->exe,     &f->listen,  &f->log};
     for (size_t i = 0; i < ARRAY_SIZE(all); i++)
         if (*all[i] >= 0) {
             close(*all[i]);
@@ -241,9 +244,10 @@ static int prepare_fds(const struct ns_spawn_args *a, struct spawn_fds *f, struc
         if (r < 0)
             return err_sys(err, r, "dup fd");
     }
-    /* A copy: the caller keeps (and closes) its own listening fd. */
-    f->listen = fcntl(a->listen_fd, F_DUPFD_CLOEXEC, HIGH_FD);
-    if (f->listen < 0)
+    /* Copies: the caller keeps (and closes) its own. */
+    if (a->listen_fd >= 0 && (f->listen = fcntl(a->listen_fd, F_DUPFD_CLOEXEC, HIGH_FD)) < 0)
+        return err_sys(err, errno, "dup fd");
+    if (a->log_fd > 0 && (f->log = fcntl(a->log_fd, F_DUPFD_CLOEXEC, HIGH_FD)) < 0)
         return err_sys(err, errno, "dup fd");
     return 0;
 }
@@ -260,7 +264,7 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         if (a->extra_targets[i] <= (a->root_path ? a->root_target : a->listen_target) ||
             a->extra_targets[i] >= HIGH_FD)
             return err_set(err, EINVAL, "bad fd targets for runra-init");
-    struct spawn_fds f = {{-1, -1}, {-1, -1}, -1, -1, -1};
+    struct spawn_fds f = {{-1, -1}, {-1, -1}, -1, -1, -1, -1};
     int extra[NS_SPAWN_EXTRA_MAX];
     size_t nextra = 0;
     int r = prepare_fds(a, &f, err);
@@ -285,6 +289,7 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         .devnull = f.devnull,
         .exec_fd = f.exe,
         .listen_fd = f.listen,
+        .log_fd = f.log,
         .listen_target = a->listen_target,
         .root_path = a->root_path,
         .root_target = a->root_target,
@@ -312,7 +317,7 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         return r;
     }
     /* Only the child uses these; its copies stay open until its exec. */
-    int *childs[] = {&f.sync[0], &f.fail[1], &f.devnull, &f.exe, &f.listen};
+    int *childs[] = {&f.sync[0], &f.fail[1], &f.devnull, &f.exe, &f.listen, &f.log};
     for (size_t i = 0; i < ARRAY_SIZE(childs); i++) {
         close(*childs[i]);
         *childs[i] = -1;

@@ -14,7 +14,7 @@
 struct ns_spawn_args {
     const char *init_path; /* runra-init on the host */
     char **argv;           /* from ns_config_to_argv */
-    int listen_fd;         /* becomes fd listen_target in the child */
+    int listen_fd;         /* becomes fd listen_target in the child; -1: none */
     int listen_target;
     const char *root_path; /* opened by the child as fd root_target, or NULL */
     int root_target;
@@ -25,6 +25,7 @@ struct ns_spawn_args {
     const int *extra_targets;
     size_t nextra;
     const struct ns_cgroup *cg;
+    int log_fd; /* the child's stdout and stderr (0 or -1: /dev/null) */
 };
 
 /* On success the child has exec'd runra-init (or failed to and exited:

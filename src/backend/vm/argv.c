@@ -106,6 +106,11 @@ int vm_argv(const struct vm_spec *s, char ***ret, struct runra_err **err)
     for (size_t i = 0; i < s->ndisks; i++)
         if (!path_ok(s->disks[i].path))
             return err_set(err, EINVAL, "vm: disk %zu needs an absolute path", i);
+        else if (s->disks[i].serial &&
+                 (!*s->disks[i].serial || strlen(s->disks[i].serial) > 20 ||
+                  strspn(s->disks[i].serial, "abcdefghijklmnopqrstuvwxyz0123456789") !=
+                      strlen(s->disks[i].serial)))
+            return err_set(err, EINVAL, "vm: disk %zu: a serial is 1 to 20 of [a-z0-9]", i);
     if (s->tap && (!s->mac || strlen(s->tap) >= 16 || strpbrk(s->tap, ",= \n") ||
                    strlen(s->mac) != 17 || strspn(s->mac, "0123456789abcdef:") != 17))
         return err_set(err, EINVAL, "vm: a tap needs a name under 16 characters and a MAC");
@@ -130,7 +135,9 @@ int vm_argv(const struct vm_spec *s, char ***ret, struct runra_err **err)
     push(&b, mmio ? "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on"
                   : "q35,smbus=off,vmport=off,sata=off,usb=off");
     push(&b, "-accel");
-    push(&b, s->accel == VM_ACCEL_KVM ? "kvm" : "tcg,thread=multi");
+    /* TCG's translation cache defaults to 1 GiB of address space; 64 MiB
+     * is plenty for a sandbox's guest and keeps QEMU's footprint small. */
+    push(&b, s->accel == VM_ACCEL_KVM ? "kvm" : "tcg,thread=multi,tb-size=64");
     push(&b, "-cpu");
     push(&b, s->accel == VM_ACCEL_KVM ? "host" : "max");
     pushf(&b, "-smp");
@@ -172,7 +179,10 @@ int vm_argv(const struct vm_spec *s, char ***ret, struct runra_err **err)
         pushf(&b, "file=%s,if=none,id=disk%zu,format=raw,cache=none,aio=threads%s", p, i,
               s->disks[i].readonly ? ",readonly=on" : "");
         push(&b, "-device");
-        pushf(&b, "virtio-blk-%s,drive=disk%zu", dev, i);
+        if (s->disks[i].serial)
+            pushf(&b, "virtio-blk-%s,drive=disk%zu,serial=%s", dev, i, s->disks[i].serial);
+        else
+            pushf(&b, "virtio-blk-%s,drive=disk%zu", dev, i);
     }
     if (s->tap) {
         push(&b, "-netdev");

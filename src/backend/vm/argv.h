@@ -22,7 +22,8 @@ enum vm_machine { VM_MACHINE_MICROVM, VM_MACHINE_Q35 };
 #define VM_MEMORY_MB_MAX (256u * 1024)
 
 struct vm_disk {
-    const char *path; /* a raw image */
+    const char *path;   /* a raw image */
+    const char *serial; /* what the guest finds it by (/sys/block/vdX/serial); [a-z0-9], or NULL */
     bool readonly;
 };
 

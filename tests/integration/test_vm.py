@@ -1,0 +1,351 @@
+"""What only the VM backend has: a kernel of its own, QEMU jailed on the host,
+a guest whose death or misbehaviour the daemon survives. Runs under
+`make check-vm` (RUNRA_TEST_BACKEND=vm), which also runs the black-box
+suites (exec, files, isolation, limits, pause) against backend vm."""
+
+import hashlib
+import os
+import platform
+import subprocess
+import time
+
+import pytest
+
+from runra_client import VM, VM_CACHE, wait_until
+
+pytestmark = pytest.mark.skipif(not VM, reason="VM backend suite: make check-vm")
+
+
+def qemu_pids():
+    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
+    return {int(p) for p in out.stdout.split()}
+
+
+def wait_gone(path, timeout=30):
+    deadline = time.time() + timeout
+    while os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.1)
+    return not os.path.exists(path)
+
+
+def wait_state(client, sid, want, timeout=30):
+    deadline = time.time() + timeout
+    state = None
+    while time.time() < deadline:
+        state = client.get(f"/v1/sandboxes/{sid}").json()["state"]
+        if state == want:
+            break
+        time.sleep(0.2)
+    return state
+
+
+def sh(client, sid, script, **kw):
+    return client.exec(sid, argv=["sh", "-c", script], **kw)
+
+
+def test_health_names_the_acceleration(client, sandbox):
+    h = client.get("/v1/health").json()
+    vm = h["backends"]["vm"]
+    assert vm["available"] is True
+    # A VM has run (the shared sandbox), so the probe has spoken.
+    assert vm["accel"] in ("kvm", "tcg")
+
+
+def test_guest_kernel_is_not_the_hosts(client, sandbox):
+    r = sh(client, sandbox, "uname -r; cat /proc/1/comm; nproc")
+    release, init, _ = r["stdout"].split("\n", 2)
+    assert release and release != platform.release()
+    assert init == "init"  # runra-init, the guest's PID 1
+
+
+def test_guest_sees_only_runras_devices(client, sandbox):
+    # Two disks (the image, the sandbox's own) and the protocol's port: no
+    # network card, no 9p or other share of the host's files.
+    r = sh(client, sandbox, "ls /sys/bus/virtio/drivers/virtio_blk | grep -c virtio; "
+                            "cat /sys/class/virtio-ports/*/name; ls /sys/class/net")
+    disks, ports, nets = r["stdout"].split("\n", 2)
+    assert disks == "2"
+    assert ports == "runra"
+    assert nets.split() == ["lo"]
+    r = sh(client, sandbox, "grep -c -E ' (9p|virtiofs|nfs) ' /proc/mounts || true")
+    assert r["stdout"].strip() == "0"
+
+
+def test_guest_cannot_see_the_daemon(client, sandbox, daemon):
+    # Not the state dir, not the QMP socket, not the host's processes.
+    r = sh(client, sandbox, f"ls -d {daemon.state_dir} {VM_CACHE} 2>&1; ls /proc | grep -c '^[0-9]'")
+    assert "No such file" in r["stdout"]
+    assert int(r["stdout"].strip().split("\n")[-1]) < 100
+    r = sh(client, sandbox, "find / -xdev -name 'qmp*' 2>/dev/null | head -n 3")
+    assert r["stdout"] == ""
+
+
+def test_qemu_is_jailed(client, sandbox, daemon):
+    """QEMU runs as the sandbox's uid range, with no capabilities, in its own
+    namespaces and cgroup, and sees a root holding only what it needs."""
+    allowed = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc",
+               "vm", "kernel", "initrd.img", "root.img"}
+    found = False
+    for pid in qemu_pids():
+        try:
+            status = open(f"/proc/{pid}/status").read()
+            root = os.listdir(f"/proc/{pid}/root")
+        except OSError:
+            continue
+        if sandbox not in open(f"/proc/{pid}/cgroup").read():
+            continue
+        found = True
+        uid = int(status.split("\nUid:\t")[1].split()[0])
+        assert uid >= 0x10000000, "QEMU must not run as a host user"
+        capeff = status.split("\nCapEff:\t")[1].split()[0]
+        capbnd = status.split("\nCapBnd:\t")[1].split()[0]
+        assert int(capeff, 16) == 0 and int(capbnd, 16) == 0
+        assert "NoNewPrivs:\t1" in status
+        assert "Seccomp:\t2" in status  # QEMU's own -sandbox filter
+        assert set(root) <= allowed, set(root) - allowed
+        assert {"usr", "dev", "proc", "vm", "kernel", "initrd.img", "root.img"} <= set(root)
+        assert sorted(os.listdir(f"/proc/{pid}/root/dev")) == ["null", "random", "urandom", "zero"]
+        for ns in ("pid", "mnt", "net", "user"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+    assert found, "no QEMU process in the sandbox's cgroup"
+
+
+def test_fork_bomb_is_contained_in_the_guest(client):
+    """The sandbox's pids limit holds inside the guest (its cgroup): the bomb
+    presses on it until the exec's timeout, and the sandbox carries on."""
+    sid = client.create({"resources": {"pids": 64}})["id"]
+    try:
+        bomb = ("python3 -c \"\n"
+                "import os, time\n"
+                "while True:\n"
+                "    try:\n"
+                "        os.fork()\n"
+                "    except OSError:\n"
+                "        time.sleep(0.01)\n"
+                "\"")
+        res = client.exec(sid, bomb, timeoutMs=4000, timeout=60)
+        assert res["timedOut"] is True, res
+        # The timeout kills the bomb's tree; until it is gone, forks fail.
+        assert wait_until(lambda: client.exec_raw(sid, argv=["true"]).status == 200, 20)
+        ev = sh(client, sid, "cat /sys/fs/cgroup/sandbox/pids.events /sys/fs/cgroup/sandbox/pids.max")
+        hits, limit = ev["stdout"].split("\n")[:2]
+        assert int(hits.split()[1]) > 0 and limit == "64", ev
+        assert wait_until(lambda: int(sh(client, sid, "grep -l . /proc/[0-9]*/cmdline | wc -l")
+                                      ["stdout"]) < 6, 15)
+        assert client.health()["status"] == "ok"
+    finally:
+        client.destroy(sid)
+
+
+def test_files_and_exec_roundtrip(client, sandbox):
+    data = os.urandom(300_000)
+    r = client.write(sandbox, "/workspace/blob.bin", data)
+    assert r.status in (200, 201, 204), r
+    r = sh(client, sandbox, "sha256sum /workspace/blob.bin | cut -d' ' -f1")
+    assert r["stdout"].strip() == hashlib.sha256(data).hexdigest()
+    r = client.read(sandbox, "/workspace/blob.bin")
+    assert r.status == 200 and r.body == data
+
+
+def test_poweroff_is_the_sandboxs_death(client, daemon):
+    sb = client.create({})
+    sid = sb["id"]
+    before = qemu_pids()
+    # sysrq 'o': the guest kernel powers off at once; QEMU exits.
+    r = client.exec_raw(sid, argv=["sh", "-c", "echo o > /proc/sysrq-trigger; sleep 30"])
+    assert r.status >= 400, r  # the exec ends with its VM
+    assert wait_state(client, sid, "failed") == "failed"
+    r = client.exec_raw(sid, argv=["true"])
+    assert r.status >= 400
+    client.destroy(sid)
+    assert wait_gone(os.path.join(daemon.state_dir, "sandboxes", sid))
+    assert qemu_pids() <= before
+
+
+def test_guest_panic_is_the_sandboxs_death(client, daemon):
+    sb = client.create({})
+    sid = sb["id"]
+    client.exec_raw(sid, argv=["sh", "-c", "echo c > /proc/sysrq-trigger"])
+    assert wait_state(client, sid, "failed") == "failed"
+    client.destroy(sid)
+    assert wait_gone(os.path.join(daemon.state_dir, "sandboxes", sid))
+
+
+# The guest's root takes the protocol's port from runra-init (unbinding
+# and rebinding the virtio console driver), then writes to runrad what it
+# likes: what a guest kernel or runra-init gone hostile could send.
+TAKEOVER = """
+sleep 1
+d=$(basename $(readlink -f /sys/class/virtio-ports/*/device))
+echo $d > /sys/bus/virtio/drivers/virtio_console/unbind
+echo $d > /sys/bus/virtio/drivers/virtio_console/bind
+sleep 1
+({payload}) > $(ls /dev/vport* | head -n1)
+"""
+
+
+@pytest.mark.parametrize("payload", [
+    "head -c 4000000 /dev/urandom",  # garbage
+    # a frame header announcing 2 GiB of payload, then a trickle
+    "printf '\\000\\000\\000\\200\\000\\000\\000\\000\\001\\000\\000\\000'; sleep 20",
+    # a well-formed HELLO out of turn, then frames for calls never made
+    "printf '\\024\\000\\000\\000\\000\\000\\000\\000\\001\\000\\000\\000"
+    "{\"version\":1,\"pid\":1}'; head -c 100000 /dev/zero",
+])
+def test_hostile_guest_cannot_hurt_the_daemon(client, daemon, sandbox, payload):
+    """Whatever the guest sends, its sandbox fails or carries on; runrad and
+    the other sandboxes carry on, and the sandbox deletes cleanly."""
+    sb = client.create({})
+    sid = sb["id"]
+    r = client.write(sid, "/tmp/takeover.sh", TAKEOVER.replace("{payload}", payload).encode())
+    assert r.status in (200, 201), r
+    client.exec(sid, argv=["sh", "-c", "(setsid sh /tmp/takeover.sh </dev/null >/dev/null 2>&1 &)"])
+    time.sleep(4)
+    assert client.get("/v1/health").status == 200
+    assert sh(client, sandbox, "echo alive")["stdout"] == "alive\n"
+    assert wait_state(client, sid, "failed", timeout=10) == "failed"
+    client.destroy(sid)
+    assert wait_gone(os.path.join(daemon.state_dir, "sandboxes", sid))
+
+
+def test_bad_vm_specs_are_refused_and_change_nothing(client, daemon):
+    before = set(os.listdir(os.path.join(daemon.state_dir, "sandboxes")))
+    for spec, code in [
+        ({"resources": {"memoryMb": 1}}, 400),
+        ({"mounts": [{"source": "/usr/share", "target": "/mnt/x"}]}, 400),
+        ({"network": {"mode": "allowlist", "allow": ["example.com"]}}, 501),
+        ({"backend": "kvm"}, 400),
+    ]:
+        r = client.post("/v1/sandboxes", {"backend": "vm", **spec})
+        assert r.status == code, (spec, r)
+    assert set(os.listdir(os.path.join(daemon.state_dir, "sandboxes"))) == before
+
+
+def sandbox_qemu(sid):
+    """QEMU processes in the sandbox's cgroup."""
+    found = []
+    for pid in qemu_pids():
+        try:
+            if sid in open(f"/proc/{pid}/cgroup").read():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def vm_counter(client, sid):
+    r = client.request("GET", f"/v1/sandboxes/{sid}/files?path=/workspace/count")
+    return int(r.body.decode().strip() or 0) if r.status == 200 else 0
+
+
+def start_vm_counter(client, sid):
+    r = client.post(f"/v1/sandboxes/{sid}/processes",
+                    {"command": "i=0; while :; do i=$((i+1)); echo $i > /workspace/count.new; "
+                                "mv /workspace/count.new /workspace/count; sleep 0.05; done"})
+    assert r.status == 201, r
+    assert wait_until(lambda: vm_counter(client, sid) > 3, 30)
+
+
+def test_pause_ends_qemu_and_resume_continues(client, daemon):
+    """A paused VM is a file: its memory and devices in the sandbox's dir,
+    no QEMU left running; resume carries on from there."""
+    sid = client.create({})["id"]
+    try:
+        start_vm_counter(client, sid)
+        assert sandbox_qemu(sid)
+        r = client.post(f"/v1/sandboxes/{sid}/pause")
+        assert r.status == 200 and r.json()["state"] == "paused", r
+        assert wait_until(lambda: not sandbox_qemu(sid), 10), "QEMU still runs while paused"
+        snap = os.path.join(daemon.state_dir, "sandboxes", sid, "snapshot")
+        assert os.path.getsize(snap) > 1 << 20
+        r = client.post(f"/v1/sandboxes/{sid}/exec", {"command": "true"})
+        assert r.status == 409, r
+        r = client.post(f"/v1/sandboxes/{sid}/resume")
+        assert r.status == 200 and r.json()["state"] == "running", r
+        assert not os.path.exists(snap)
+        v0 = vm_counter(client, sid)
+        assert v0 > 3, "the counter started over"
+        assert wait_until(lambda: vm_counter(client, sid) > v0, 20)
+        procs = client.get(f"/v1/sandboxes/{sid}/processes").json()["processes"]
+        assert [p["state"] for p in procs] == ["running"], procs
+        assert sh(client, sid, "echo ok")["stdout"] == "ok\n"
+    finally:
+        client.delete(f"/v1/sandboxes/{sid}")
+
+
+def test_paused_vm_resumes_after_a_daemon_restart():
+    from test_restart import Restarts
+    rs = Restarts()
+    try:
+        c = rs.start()
+        sid = c.create({})["id"]
+        start_vm_counter(c, sid)
+        assert c.post(f"/v1/sandboxes/{sid}/pause").status == 200
+        rs.term()
+        c = rs.start()
+        assert c.get(f"/v1/sandboxes/{sid}").json()["state"] == "paused"
+        r = c.post(f"/v1/sandboxes/{sid}/resume")
+        assert r.status == 200 and r.json()["state"] == "running", r
+        v0 = vm_counter(c, sid)
+        assert v0 > 3
+        assert wait_until(lambda: vm_counter(c, sid) > v0, 20)
+        # And a running VM is taken back by the next daemon too.
+        rs.term()
+        c = rs.start()
+        assert c.get(f"/v1/sandboxes/{sid}").json()["state"] == "running"
+        v1 = vm_counter(c, sid)
+        assert wait_until(lambda: vm_counter(c, sid) > v1, 20)
+        assert sh(c, sid, "echo ok")["stdout"] == "ok\n"
+    finally:
+        rs.finish()
+
+
+@pytest.fixture(scope="module")
+def image_daemon():
+    """A daemon whose docker.io is a loopback registry serving the fixture
+    images (tests/images/serve_fixtures.py)."""
+    from conftest import REPO, finish_daemon, start_daemon
+    serve = subprocess.Popen(["/usr/bin/python3", os.path.join(REPO, "tests", "images",
+                                                               "serve_fixtures.py")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = serve.stdout.readline().split()
+        assert line and line[0] == "ready", "the fixture registry did not start"
+        old = os.environ.get("RUNRA_TEST_REGISTRY")
+        os.environ["RUNRA_TEST_REGISTRY"] = line[1]
+        try:
+            d = start_daemon()
+        finally:
+            if old is None:
+                del os.environ["RUNRA_TEST_REGISTRY"]
+            else:
+                os.environ["RUNRA_TEST_REGISTRY"] = old
+        yield d
+        finish_daemon(d)
+    finally:
+        serve.stdin.close()
+        serve.wait(30)
+
+
+def test_oci_image_vm(image_daemon):
+    c = image_daemon.client
+    sid = c.create({"image": "python:3.12"})["id"]
+    try:
+        r = sh(c, sid, "uname -r; python3 -c 'import sys; print(sys.version_info[:2])'; pwd; "
+                       "echo $PATH; ls /usr/local/bin | head -n 3")
+        release, version, cwd = r["stdout"].split("\n")[:3]
+        assert release != platform.release()
+        assert version == "(3, 12)" or version.startswith("(3,"), r
+        # The image's tree is the root; what the sandbox writes goes to its disk.
+        sh(c, sid, "echo mine > /etc/marker && rm -f /usr/bin/env")
+        other = c.create({"image": "python:3.12"})["id"]
+        try:
+            r = sh(c, other, "cat /etc/marker 2>&1; test -e /usr/bin/env && echo env-there")
+            assert "No such file" in r["stdout"] and "env-there" in r["stdout"], r
+        finally:
+            c.destroy(other)
+        assert c.post(f"/v1/sandboxes/{sid}/pause").status == 200
+        assert c.post(f"/v1/sandboxes/{sid}/resume").status == 200
+        assert sh(c, sid, "cat /etc/marker")["stdout"] == "mine\n"
+    finally:
+        c.destroy(sid)
