@@ -6,9 +6,9 @@
 #      (CLI start, create, exec, destroy, through the daemon)
 #   2. latencies inside one client: API no-op, exec in a warm sandbox,
 #      create+destroy, and the host's own fork+exec+wait as the floor
-#   then code search against rg, the egress proxy (bench/egress.py) and
+#   then code search against rg, the egress proxy (bench/egress.py),
 #   images (bench/images.py: cold pull against skopeo + umoci, create from
-#   an image against host)
+#   an image against host) and VM sandboxes (bench/vm.py)
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -128,3 +128,8 @@ echo
 # Images: a cold pull of a ~90 MB image from a loopback registry against
 # skopeo copy + umoci unpack, and a create from a pulled image against host.
 "$py" "$top/bench/images.py" "$B" || echo "images benchmark FAILED"
+
+echo
+# VM sandboxes: boot, template create, pause and resume, QEMU's memory, with
+# the acceleration named (TCG where KVM does not boot a guest).
+"$py" "$top/bench/vm.py" "$B" || echo "VM benchmark FAILED"
