@@ -23,7 +23,8 @@
 struct proc {
     pid_t pid;
     pid_t ppid;
-    bool live; /* not a zombie */
+    bool live;    /* not a zombie */
+    bool stopped; /* in a stop (SIGSTOP): it forks no more */
     bool decided;
     bool mark; /* descendant of the root */
 };
@@ -53,6 +54,7 @@ static int read_stat(int procfd, const char *name, struct proc *ret)
         return -EIO;
     ret->ppid = (pid_t)ppid;
     ret->live = state != 'Z' && state != 'X' && state != 'x';
+    ret->stopped = state == 'T' || state == 't';
     return 0;
 }
 
@@ -144,8 +146,51 @@ static void mark_tree(struct proc *v, size_t n, pid_t root)
     }
 }
 
+/* Stops the tree first. Rounds of SIGKILL alone may never catch a fork
+ * bomb where scanning /proc is slow next to fork (a VM under emulation):
+ * every kill frees a pid a survivor forks into. A stopped process forks
+ * no more (a fork a stop signal interrupts is undone), so rounds of
+ * SIGSTOP shrink what runs until nothing does; the kill rounds then meet a
+ * tree that stands still. Returns the pids it stopped (NULL when none or
+ * out of memory), for the kill to end even those that have left the tree
+ * meanwhile (reparented when a parent died between the scans). */
+static pid_t *stop_tree(pid_t root, size_t *ret_n)
+{
+    pid_t *stopped = NULL;
+    size_t ns = 0, cap = 0;
+    for (int round = 0; round < KILL_ROUNDS; round++) {
+        _cleanup_free_ struct proc *v = NULL;
+        size_t n = 0;
+        if (scan(&v, &n) < 0)
+            break;
+        mark_tree(v, n, root);
+        size_t running = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!v[i].mark || !v[i].live || v[i].stopped)
+                continue;
+            running++;
+            if (ns == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                pid_t *nv = realloc(stopped, ncap * sizeof(*nv));
+                if (!nv)
+                    continue; /* not stopped: the kill rounds still get it */
+                stopped = nv;
+                cap = ncap;
+            }
+            kill(v[i].pid, SIGSTOP);
+            stopped[ns++] = v[i].pid;
+        }
+        if (running == 0)
+            break;
+    }
+    *ret_n = ns;
+    return stopped;
+}
+
 int proctree_kill(pid_t root)
 {
+    size_t nstopped = 0;
+    _cleanup_free_ pid_t *stopped = stop_tree(root, &nstopped);
     size_t live = 0;
     for (int round = 0; round < KILL_ROUNDS; round++) {
         _cleanup_free_ struct proc *v = NULL;
@@ -161,7 +206,17 @@ int proctree_kill(pid_t root)
                 live++;
             }
         if (live == 0)
-            return 0;
+            break;
+    }
+    /* What was stopped and is still stopped is the tree's, wherever it
+     * hangs now: left stopped, it would stay forever. */
+    _cleanup_close_ int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = 0; procfd >= 0 && i < nstopped; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "%d", (int)stopped[i]);
+        struct proc p = {.pid = stopped[i]};
+        if (read_stat(procfd, name, &p) >= 0 && p.live && p.stopped)
+            kill(stopped[i], SIGKILL);
     }
     return (int)live;
 }
