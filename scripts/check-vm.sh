@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The VM backend's suite: the black-box suites of exec, files, isolation,
-# limits, processes and pause/resume run again with every sandbox created
+# limits, processes, pause/resume and network egress run again with every sandbox created
 # with backend vm, plus what only VMs have (tests/integration/test_vm.py).
 # Ends with "N passed, N failed, N skipped" like check.sh's stages.
 # usage: scripts/check-vm.sh [BUILD]
@@ -28,7 +28,8 @@ RUNRA_TEST_BACKEND=vm RUNRA_VM_CACHE="$cache" RUNRA_BUILD_DIR="$top/$build" \
     $py -m pytest -q -p no:cacheprovider --junitxml="$results/junit-vm.xml" \
     tests/integration/test_vm.py tests/integration/test_exec.py tests/integration/test_files.py \
     tests/integration/test_isolation.py tests/integration/test_limits.py \
-    tests/integration/test_processes.py tests/integration/test_pause.py
+    tests/integration/test_processes.py tests/integration/test_pause.py \
+    tests/integration/test_egress.py
 rc=$?
 $py - "$results/junit-vm.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -116,7 +116,7 @@ images() {
 vm() {
     echo "== VM backend (make check-vm)"
     scripts/check-vm.sh "$build" >"$results/vm.out" 2>&1
-    grep -E '^(FAILED|ERROR)|passed|failed' "$results/vm.out" | tail -n 40
+    grep -E '^(E   |FAILED|ERROR)|passed|failed' "$results/vm.out" | tail -n 60
     count_line "$results/vm.out"
 }
 

@@ -452,9 +452,57 @@ static void *acceptor(void *arg)
 struct netns_setup {
     int netns_fd;
     uint32_t addr, gw;
+    const char *tap; /* a VM's: bridged to eth0 */
     struct runra_err *err;
     int r;
 };
+
+static void no_ipv6(const char *ifname)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) < 0) {
+            /* IPv6 may be compiled out: nothing to disable then. */
+        }
+        close(fd);
+    }
+}
+
+/* A VM's namespace: eth0 and the VM's tap (made by its jail before QEMU
+ * started) become ports of one bridge, so the guest's own NIC is on the
+ * link to the gateway and holds the address itself. The bridge may be
+ * there already (a daemon restart gives a running VM a new veth). */
+static int bridge_inside(int nl, const char *tap, struct runra_err **err)
+{
+    int r = nl_bridge_create(nl, EGRESS_VM_BRIDGE, err);
+    if (r == -EEXIST) {
+        err_free(err ? *err : NULL);
+        if (err)
+            *err = NULL;
+        r = 0;
+    }
+    no_ipv6(EGRESS_VM_BRIDGE);
+    no_ipv6(tap);
+    if (r >= 0)
+        r = nl_link_set_master(nl, "eth0", EGRESS_VM_BRIDGE, err);
+    if (r >= 0)
+        r = nl_link_set_master(nl, tap, EGRESS_VM_BRIDGE, err);
+    /* Two ports, no learning: a guest sending from made-up MACs fills no
+     * forwarding table (its entries are host memory no cgroup counts). */
+    if (r >= 0)
+        r = nl_bridge_port_nolearn(nl, "eth0", err);
+    if (r >= 0)
+        r = nl_bridge_port_nolearn(nl, tap, err);
+    if (r >= 0)
+        r = nl_link_up(nl, tap, err);
+    if (r >= 0)
+        r = nl_link_up(nl, EGRESS_VM_BRIDGE, err);
+    if (r >= 0)
+        r = nl_link_up(nl, "eth0", err);
+    return r;
+}
 
 /* Runs in a thread of its own that enters the sandbox's network namespace
  * (setns affects only the calling thread). */
@@ -467,15 +515,14 @@ static void *setup_inside(void *arg)
     }
     /* No IPv6 inside: the policy is enforced for IPv4, and an absent
      * family cannot leak. */
-    int fd = open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, "1", 1) < 0) {
-            /* IPv6 may be compiled out: nothing to disable then. */
-        }
-        close(fd);
-    }
+    no_ipv6("eth0");
     int nl = -1;
     s->r = nl_open(&nl, &s->err);
+    if (s->r >= 0 && s->tap) {
+        s->r = bridge_inside(nl, s->tap, &s->err);
+        close(nl);
+        return NULL;
+    }
     if (s->r >= 0)
         s->r = nl_addr4_add(nl, "eth0", s->addr, 30, &s->err);
     if (s->r >= 0)
@@ -511,8 +558,9 @@ static void box_teardown_links(struct egress_box *b)
     }
 }
 
-int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct net_policy *p,
-                  uint32_t want_slot, struct egress_box **ret, struct runra_err **err)
+int egress_attach(struct egress *e, const char *id, pid_t init_pid, const char *vm_tap,
+                  const struct net_policy *p, uint32_t want_slot, struct egress_box **ret,
+                  struct runra_err **err)
 {
     struct egress_box *b = calloc(1, sizeof(*b));
     if (!b)
@@ -563,7 +611,12 @@ int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct
     }
     if ((r = nl_open(&nl, err)) < 0)
         goto fail;
-    if ((r = nl_veth_create(nl, b->ifname, "eth0", nsfd, err)) < 0)
+    /* The gateway's MAC follows from its address, so a sandbox that
+     * outlives its veth (a VM's guest keeps its ARP cache across a pause,
+     * or a policy's none and back) finds the new one where the old was. */
+    uint8_t mac[6] = {0x02, 0x72, 0x72};
+    memcpy(mac + 3, (const uint8_t *)&b->gw + 1, 3);
+    if ((r = nl_veth_create(nl, b->ifname, mac, "eth0", nsfd, err)) < 0)
         goto fail;
     veth = true;
     char sysctl[128];
@@ -578,7 +631,7 @@ int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct
     if ((r = nl_addr4_add(nl, b->ifname, b->gw, 30, err)) < 0 ||
         (r = nl_link_up(nl, b->ifname, err)) < 0)
         goto fail;
-    struct netns_setup s = {.netns_fd = nsfd, .addr = b->addr, .gw = b->gw};
+    struct netns_setup s = {.netns_fd = nsfd, .addr = b->addr, .gw = b->gw, .tap = vm_tap};
     pthread_t t;
     if (pthread_create(&t, NULL, setup_inside, &s) != 0) {
         r = err_set(err, EAGAIN, "start a thread");
@@ -692,6 +745,12 @@ static void fmt4(uint32_t a, char *out, size_t n)
 {
     struct in_addr in = {.s_addr = a};
     inet_ntop(AF_INET, &in, out, (socklen_t)n);
+}
+
+void egress_box_addr(struct egress_box *b, uint32_t *ret_addr, uint32_t *ret_gw)
+{
+    *ret_addr = b->addr;
+    *ret_gw = b->gw;
 }
 
 json_t *egress_box_json(struct egress_box *b)

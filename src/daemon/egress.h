@@ -26,6 +26,7 @@
 #define EGRESS_DNS_INFLIGHT_MAX 64 /* DNS queries being answered at once, one sandbox */
 #define EGRESS_DENIED_KEPT 256     /* denial records kept per sandbox */
 #define EGRESS_PINS_MAX 1024       /* resolver answers remembered per sandbox */
+#define EGRESS_VM_BRIDGE "br0"     /* joins a VM's tap to eth0 in its namespace */
 
 struct egress_config {
     uint32_t range;        /* network byte order: the sandboxes' private range */
@@ -56,9 +57,15 @@ void egress_free(struct egress *e);
 
 /* Gives the sandbox whose init is init_pid (and whose id is id) its network
  * with policy p (copied; mode must not be none), at its place want_slot in
- * the range when that is free (0: any). */
-int egress_attach(struct egress *e, const char *id, pid_t init_pid, const struct net_policy *p,
-                  uint32_t want_slot, struct egress_box **ret, struct runra_err **err);
+ * the range when that is free (0: any). vm_tap: a VM's, whose namespace
+ * holds its QEMU and this tap; eth0 and the tap are bridged and the guest
+ * takes the address (egress_box_addr) on its own NIC. NULL: an ns sandbox,
+ * whose eth0 takes the address. */
+int egress_attach(struct egress *e, const char *id, pid_t init_pid, const char *vm_tap,
+                  const struct net_policy *p, uint32_t want_slot, struct egress_box **ret,
+                  struct runra_err **err);
+/* The sandbox's address and its gateway's (network byte order; a /30). */
+void egress_box_addr(struct egress_box *b, uint32_t *ret_addr, uint32_t *ret_gw);
 /* Its place in the range (what want_slot asks for). */
 uint32_t egress_box_slot(struct egress_box *b);
 /* Takes the network away: listeners closed, live connections cut, veth gone. */

@@ -41,6 +41,7 @@ struct sandbox {
     struct guest *guest;
     struct port_table *ports; /* exposed ports, made on first use */
     struct egress_box *net;   /* its network, when its mode is not none */
+    uint64_t net_gen;         /* counts attaches, detaches, policy changes (net_lock) */
     char **net_env;           /* HTTP_PROXY and friends for it (under the manager's lock) */
     char *dir;
     int refs;
@@ -117,8 +118,11 @@ void manager_restore_all(struct manager *m);
 void manager_rewire(struct manager *m, struct sandbox *s, const char *ports);
 /* Lets go of a sandbox (out of the table) on exit and leaves it running. */
 void manager_release_kept(struct manager *m, struct sandbox *s);
-/* Starts a stopped (persisted) sandbox again (pause_lock held). */
+/* Starts a stopped (persisted) sandbox again (pause_lock held); then,
+ * with pause_lock let go, manager_restart_rewire gives it its network and
+ * exposed ports again. */
 int manager_restart_stopped(struct manager *m, struct sandbox *s, struct runra_err **err);
+void manager_restart_rewire(struct manager *m, struct sandbox *s);
 /* manager.c: makes s's box (reuse_disk: on a persisted disk) and connects
  * to its runra-init; frees a sandbox out of every table. */
 int manager_box_start(struct manager *m, struct sandbox *s, bool reuse_disk,
@@ -144,6 +148,9 @@ uint64_t manager_net_denied_total(struct manager *m, struct sandbox *s);
 /* manager-net.c: the network at create and teardown. */
 int manager_net_setup(struct manager *m, struct sandbox *s, struct runra_err **err);
 void manager_net_teardown(struct manager *m, struct sandbox *s);
+/* After a VM's resume: its network again, in its new QEMU's namespace (a
+ * failure is a sandbox.network_lost event). Nothing for an ns sandbox. */
+void manager_net_rewire(struct manager *m, struct sandbox *s);
 
 /* The environment for a command in s: the network's proxy variables, the
  * sandbox's env over them, the request's "K=V" entries over both. */

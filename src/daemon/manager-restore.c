@@ -223,10 +223,14 @@ int manager_restart_stopped(struct manager *m, struct sandbox *s, struct runra_e
         store_sandbox_set_init_pid(m->cfg.store, s->id, s->ops->init_pid(s->box), NULL);
         store_sandbox_set_state(m->cfg.store, s->id, "running", NULL);
     }
-    manager_rewire(m, s, s->ports_stored);
-    free(s->ports_stored);
-    s->ports_stored = NULL;
     log_info("event=restarted sandbox=%s", s->id);
     manager_emit(m, s->id, "sandbox.resumed", json_pack("{s:b}", "restarted", 1));
     return 0;
+}
+
+void manager_restart_rewire(struct manager *m, struct sandbox *s)
+{
+    manager_rewire(m, s, s->ports_stored);
+    free(s->ports_stored);
+    s->ports_stored = NULL;
 }

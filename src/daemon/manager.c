@@ -105,6 +105,11 @@ static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct r
     if (stopped) {
         int r = manager_restart_stopped(m, s, err);
         pthread_mutex_unlock(&pause_lock);
+        /* Its network and ports with pause_lock let go: a VM's guest is
+         * told its address, and a slow one must not hold up the pause and
+         * resume of every other sandbox. */
+        if (r >= 0)
+            manager_restart_rewire(m, s);
         return r;
     }
     pthread_mutex_lock(&m->lock);
@@ -126,6 +131,10 @@ static int set_paused(struct manager *m, struct sandbox *s, bool pause, struct r
         }
     }
     pthread_mutex_unlock(&pause_lock);
+    /* A resumed VM's network, in its new QEMU's namespace (see above for
+     * why pause_lock is let go first). */
+    if (r >= 0 && !already && !pause && s->ops->suspend)
+        manager_net_rewire(m, s);
     return r;
 }
 
@@ -871,16 +880,12 @@ static int create_box(struct manager *m, struct sandbox_spec *spec, struct sandb
  * or anything made. */
 static int check_vm(const struct sandbox_spec *sp, struct runra_err **err)
 {
+    /* What no VM can have is refused first, whether or not QEMU is here. */
+    if (sp->nmounts > 0)
+        return err_set(err, EINVAL, "host mounts are not supported with backend vm");
     int r = vm_backend_ops.available(err);
     if (r < 0)
         return err_prefix(err, "backend 'vm' is not available");
-    if (sp->nmounts > 0)
-        return err_set(err, EINVAL, "host mounts are not supported with backend vm");
-    if (sp->network)
-        return err_set(err, ENOSYS, "network access for backend vm is not built yet; "
-                                    "create it with network mode none");
-    if (sp->persist)
-        return err_set(err, ENOSYS, "persist is not supported with backend vm yet");
     return 0;
 }
 

@@ -110,13 +110,15 @@ static int ifindex(const char *name, struct runra_err **err)
     return (int)idx;
 }
 
-int nl_veth_create(int nl, const char *host_name, const char *peer_name, int peer_netns_fd,
-                   struct runra_err **err)
+int nl_veth_create(int nl, const char *host_name, const uint8_t *host_mac, const char *peer_name,
+                   int peer_netns_fd, struct runra_err **err)
 {
     struct nlreq r;
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
     req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
     attr(&r, IFLA_IFNAME, host_name, strlen(host_name) + 1);
+    if (host_mac)
+        attr(&r, IFLA_ADDRESS, host_mac, 6);
     struct rtattr *li = nest_begin(&r, IFLA_LINKINFO);
     attr(&r, IFLA_INFO_KIND, "veth", 4);
     struct rtattr *data = nest_begin(&r, IFLA_INFO_DATA);
@@ -186,4 +188,47 @@ int nl_link_delete(int nl, const char *name, struct runra_err **err)
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = (int)idx};
     req_init(&r, RTM_DELLINK, 0, &ifi, sizeof(ifi));
     return talk(nl, &r, "delete link", err);
+}
+
+int nl_bridge_create(int nl, const char *name, struct runra_err **err)
+{
+    struct nlreq r;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+    req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+    attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
+    struct rtattr *li = nest_begin(&r, IFLA_LINKINFO);
+    attr(&r, IFLA_INFO_KIND, "bridge", 6);
+    nest_end(&r, li);
+    return talk(nl, &r, "create bridge", err);
+}
+
+int nl_bridge_port_nolearn(int nl, const char *name, struct runra_err **err)
+{
+    int idx = ifindex(name, err);
+    if (idx < 0)
+        return idx;
+    struct nlreq r;
+    struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = idx};
+    req_init(&r, RTM_SETLINK, 0, &ifi, sizeof(ifi));
+    struct rtattr *pi = nest_begin(&r, IFLA_PROTINFO | NLA_F_NESTED);
+    uint8_t off = 0;
+    attr(&r, IFLA_BRPORT_LEARNING, &off, sizeof(off));
+    nest_end(&r, pi);
+    return talk(nl, &r, "bridge port learning off", err);
+}
+
+int nl_link_set_master(int nl, const char *name, const char *master, struct runra_err **err)
+{
+    int idx = ifindex(name, err);
+    if (idx < 0)
+        return idx;
+    int midx = ifindex(master, err);
+    if (midx < 0)
+        return midx;
+    struct nlreq r;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = idx};
+    req_init(&r, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+    uint32_t m = (uint32_t)midx;
+    attr(&r, IFLA_MASTER, &m, sizeof(m));
+    return talk(nl, &r, "join bridge", err);
 }

@@ -161,6 +161,19 @@ static void open_call(struct guest *g, const struct frame_hdr *h, const uint8_t 
     case FRAME_PING:
         guest_send(g, FRAME_RESULT, h->id, "{}", 2);
         return;
+    case FRAME_NET_CONFIG: {
+        /* An ns sandbox's network is set up from outside, by runrad. */
+        struct net_config_msg m;
+        if (g->vm_port < 0)
+            r = err_set(&err, ENOTSUP, "only a VM's runra-init configures its network");
+        else if ((r = msg_net_config_decode(p, h->len, &m, &err)) >= 0)
+            r = vm_net_config(&m, &err);
+        if (r < 0)
+            guest_send_err(g, h->id, r, err);
+        else
+            guest_send(g, FRAME_RESULT, h->id, "{}", 2);
+        return;
+    }
     case FRAME_PROC_START:
     case FRAME_PROC_LIST:
     case FRAME_PROC_LOGS:
@@ -303,6 +316,7 @@ static void dispatch(struct guest *g, const struct frame_hdr *h, const uint8_t *
     case FRAME_FILE_REMOVE:
     case FRAME_FILE_MOVE:
     case FRAME_PING:
+    case FRAME_NET_CONFIG:
     case FRAME_PROC_START:
     case FRAME_PROC_LIST:
     case FRAME_PROC_LOGS:

@@ -3,15 +3,21 @@
  * the hypervisor (and QEMU's own jail on the host). */
 #include "vm.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -357,6 +363,98 @@ int vm_setup_apply(const struct vm_setup_msg *m, const char **workdir, struct ru
         snprintf(vm.workdir, sizeof(vm.workdir), "%s", m->workdir);
     }
     *workdir = vm.rooted ? vm.workdir : "/";
+    return 0;
+}
+
+static int write_sysctl(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = write_full(fd, value, strlen(value));
+    close(fd);
+    return r;
+}
+
+/* The NIC the host's tap is on: the link with that MAC (a guest's root
+ * may have made other links). */
+static int find_nic(const char *mac, char *out, size_t n, struct runra_err **err)
+{
+    DIR *d = opendir("/sys/class/net");
+    if (!d)
+        return err_sys(err, errno, "open /sys/class/net");
+    struct dirent *de;
+    bool found = false;
+    while (!found && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= n || strlen(de->d_name) >= IFNAMSIZ)
+            continue;
+        char path[PATH_MAX], addr[32] = "";
+        snprintf(path, sizeof(path), "/sys/class/net/%s/address", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t k = read(fd, addr, sizeof(addr) - 1);
+        close(fd);
+        if (k >= 17 && !strncmp(addr, mac, 17) && (addr[17] == '\n' || addr[17] == 0)) {
+            snprintf(out, n, "%s", de->d_name);
+            found = true;
+        }
+    }
+    closedir(d);
+    return found ? 0 : err_set(err, ENODEV, "the VM has no network device with MAC %s", mac);
+}
+
+static int set_in4(int sock, unsigned long req, const char *ifname, const char *addr,
+                   const char *what, struct runra_err **err)
+{
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    struct sockaddr_in *sa = (struct sockaddr_in *)&ifr.ifr_addr;
+    sa->sin_family = AF_INET;
+    if (inet_pton(AF_INET, addr, &sa->sin_addr) != 1)
+        return err_set(err, EINVAL, "bad address '%s'", addr);
+    if (ioctl(sock, req, &ifr) < 0)
+        return err_sys(err, errno, "%s of %s", what, ifname);
+    return 0;
+}
+
+int vm_net_config(const struct net_config_msg *m, struct runra_err **err)
+{
+    char nic[IFNAMSIZ];
+    int r = find_nic(m->mac, nic, sizeof(nic), err);
+    if (r < 0)
+        return r;
+    /* IPv4 only, as the host's end enforces: no IPv6 to leak by. */
+    write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+    write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+    _cleanup_close_ int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return err_sys(err, errno, "socket");
+    uint32_t mask = m->prefix ? htonl(~0u << (32 - m->prefix)) : 0;
+    char maskstr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &mask, maskstr, sizeof(maskstr));
+    if ((r = set_in4(sock, SIOCSIFADDR, nic, m->address, "set the address", err)) < 0 ||
+        (r = set_in4(sock, SIOCSIFNETMASK, nic, maskstr, "set the netmask", err)) < 0)
+        return r;
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", nic);
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+        return err_sys(err, errno, "flags of %s", nic);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+        return err_sys(err, errno, "bring %s up", nic);
+    struct rtentry rt = {0};
+    struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst,
+                       *gw = (struct sockaddr_in *)&rt.rt_gateway,
+                       *gm = (struct sockaddr_in *)&rt.rt_genmask;
+    dst->sin_family = gw->sin_family = gm->sin_family = AF_INET;
+    if (inet_pton(AF_INET, m->gateway, &gw->sin_addr) != 1)
+        return err_set(err, EINVAL, "bad gateway '%s'", m->gateway);
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    rt.rt_dev = nic;
+    /* Said again (a resume, a new daemon), the route is there already. */
+    if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+        return err_sys(err, errno, "add the default route");
     return 0;
 }
 

@@ -23,6 +23,9 @@ bool vm_port_connected(int port);
  * hostname and workdir only on the first (non-template) one. *workdir
  * then points at the workdir to serve with. */
 int vm_setup_apply(const struct vm_setup_msg *m, const char **workdir, struct runra_err **err);
+/* FRAME_NET_CONFIG: the guest's NIC gets the address and a default route
+ * through the gateway (both again: no change). */
+int vm_net_config(const struct net_config_msg *m, struct runra_err **err);
 /* OOM kills among the sandbox's processes so far (a VM guest's cgroup);
  * 0 outside a VM. */
 uint64_t vm_oom_kills(void);

@@ -7,6 +7,7 @@
  *   /etc/ld.so.cache                          read-only, for the loader
  *   /dev/{null,zero,random,urandom}           bound from the host
  *   /dev/kvm (with KVM)                       a node of its own, owned by QEMU
+ *   /dev/net/tun                              the same, for the tap made here (--tap)
  *   /proc                                     QEMU's own pid namespace
  *   the daemon's mounts (--mount FD:TARGET)   the VM's dir, kernel, image disk
  * So an escape from the guest into QEMU lands in a sandbox with nothing of
@@ -18,9 +19,12 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/if_tun.h>
 #include <linux/mount.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -35,7 +39,7 @@
 #define RO_ATTRS (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
 
 /* Devices QEMU may be given, nothing else. */
-static const char *const dev_allowed[] = {"null", "zero", "random", "urandom", "net/tun"};
+static const char *const dev_allowed[] = {"null", "zero", "random", "urandom"};
 
 struct vmm_opts {
     int mount_fds[VMM_MOUNTS_MAX];
@@ -44,6 +48,7 @@ struct vmm_opts {
     const char *devs[VMM_DEVS_MAX];
     size_t ndevs;
     int keep_fd; /* an fd QEMU inherits (-incoming fd:N), or -1 */
+    const char *tap; /* a tap device to make for QEMU's NIC, or NULL */
     char **qemu_argv;
 };
 
@@ -69,6 +74,10 @@ static int parse(int argc, char **argv, struct vmm_opts *o, struct runra_err **e
             if (o->ndevs == VMM_DEVS_MAX || !dev_ok(v))
                 return err_set(err, EINVAL, "bad --dev '%s'", v);
             o->devs[o->ndevs++] = v;
+        } else if (!strcmp(a, "--tap")) {
+            if (o->tap || !*v || strlen(v) >= IFNAMSIZ || strpbrk(v, "/ \t\n:"))
+                return err_set(err, EINVAL, "bad --tap '%s'", v);
+            o->tap = v;
         } else if (!strcmp(a, "--keep-fd")) {
             uint64_t fd;
             if (parse_u64(v, &fd) < 0 || fd < 3 || fd > 1023 || o->keep_fd >= 0)
@@ -226,6 +235,26 @@ static int build(const struct vmm_opts *o, struct runra_err **err)
     return 0;
 }
 
+/* The VM's NIC: a tap in this network namespace, made while this process
+ * still has CAP_NET_ADMIN over it, persistent and owned by the uid QEMU
+ * runs as, so QEMU (with no capabilities) can attach to it by name and to
+ * nothing else. The namespace, and the tap with it, ends with QEMU. runrad
+ * bridges it to the sandbox's veth when the sandbox has a network. */
+static int make_tap(const char *name, struct runra_err **err)
+{
+    _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "open /dev/net/tun");
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+        return err_sys(err, errno, "make tap %s", name);
+    if (ioctl(fd, TUNSETOWNER, (unsigned long)geteuid()) < 0 ||
+        ioctl(fd, TUNSETPERSIST, 1UL) < 0)
+        return err_sys(err, errno, "tap %s for QEMU", name);
+    return 0;
+}
+
 /* No capability survives the exec: the bounding set is emptied, so root of
  * this user namespace execs QEMU with nothing. */
 static int drop_all(struct runra_err **err)
@@ -252,6 +281,8 @@ int vmm_main(int argc, char **argv)
         r = build(&o, &err);
     for (size_t i = 0; i < o.nmounts; i++)
         close(o.mount_fds[i]);
+    if (r >= 0 && o.tap)
+        r = make_tap(o.tap, &err);
     if (r >= 0)
         r = drop_all(&err);
     if (r < 0) {

@@ -30,7 +30,7 @@ static const struct {
     {FRAME_PROC_SIGNAL, "proc_signal"}, {FRAME_PROC_WAIT, "proc_wait"},
     {FRAME_PROC_RESIZE, "proc_resize"},
     {FRAME_SEARCH, "search"},
-    {FRAME_VM_SETUP, "vm_setup"},
+    {FRAME_VM_SETUP, "vm_setup"},     {FRAME_NET_CONFIG, "net_config"},
     {FRAME_TAR_GET, "tar_get"}, {FRAME_TAR_PUT, "tar_put"},
     {FRAME_WATCH, "watch"},
     {FRAME_TCP_CONNECT, "tcp_connect"}, {FRAME_TCP_ACK, "tcp_ack"},

@@ -49,6 +49,9 @@ enum frame_type {
      * vm_setup_msg. The first one also makes the guest's root; HELLO or
      * ERROR answers it. */
     FRAME_VM_SETUP = 80,
+    /* VM backend only, h->g, JSON net_config_msg: the guest's NIC takes
+     * the address and the default route (RESULT {}). */
+    FRAME_NET_CONFIG = 81,
 };
 
 struct frame_hdr {

@@ -5,6 +5,7 @@
 
 #include "../base/util.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -164,6 +165,58 @@ int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct 
     ret->version = version;
     ret->pid = pid;
     return 0;
+}
+
+int msg_net_config_encode(const struct net_config_msg *m, char **ret)
+{
+    return msg_json_dump(json_pack("{s:s,s:s,s:s,s:i}", "mac", m->mac, "address", m->address,
+                                   "gateway", m->gateway, "prefix", (int)m->prefix),
+                         ret);
+}
+
+static bool mac_ok(const char *s)
+{
+    if (strlen(s) != 17)
+        return false;
+    for (size_t i = 0; i < 17; i++) {
+        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+        if (i % 3 == 2 ? s[i] != ':' : !hex)
+            return false;
+    }
+    return true;
+}
+
+static bool ipv4_ok(const char *s)
+{
+    struct in_addr a;
+    return strlen(s) < 16 && inet_pton(AF_INET, s, &a) == 1;
+}
+
+int msg_net_config_decode(const void *buf, size_t len, struct net_config_msg *ret,
+                          struct runra_err **err)
+{
+    json_t *j = NULL;
+    int r = msg_json_load(buf, len, &j, err);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    const char *mac, *addr, *gw;
+    int prefix;
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s:s,s:i}", "mac", &mac, "address", &addr,
+                       "gateway", &gw, "prefix", &prefix);
+    if (r < 0)
+        r = err_set(err, EINVAL, "bad net config: %s", je.text);
+    else if (!mac_ok(mac) || !ipv4_ok(addr) || !ipv4_ok(gw) || prefix < 1 || prefix > 30)
+        r = err_set(err, EINVAL, "bad net config: the MAC, an address or the prefix is out of "
+                                 "range");
+    else {
+        snprintf(ret->mac, sizeof(ret->mac), "%s", mac);
+        snprintf(ret->address, sizeof(ret->address), "%s", addr);
+        snprintf(ret->gateway, sizeof(ret->gateway), "%s", gw);
+        ret->prefix = (unsigned)prefix;
+    }
+    json_decref(j);
+    return r;
 }
 
 int msg_vm_setup_encode(const struct vm_setup_msg *m, char **ret)

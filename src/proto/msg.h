@@ -32,6 +32,15 @@ struct vm_setup_msg {
     uint8_t seed[VM_SEED_LEN]; /* mixed into the guest's random pool */
 };
 
+/* FRAME_NET_CONFIG: the NIC with this MAC takes the address (dotted
+ * IPv4); the gateway is on its link. */
+struct net_config_msg {
+    char mac[18]; /* "52:54:00:12:34:56", lower case */
+    char address[16];
+    char gateway[16];
+    unsigned prefix; /* 1 to 30 */
+};
+
 struct exec_req {
     char **argv;         /* NULL-terminated, at least one entry */
     char **env;          /* NULL-terminated "KEY=VALUE", applied over the sandbox env; may be NULL */
@@ -95,6 +104,9 @@ struct guest_error {
 int msg_hello_encode(const struct hello_msg *m, char **ret);
 int msg_hello_decode(const void *buf, size_t len, struct hello_msg *ret, struct runra_err **err);
 
+int msg_net_config_encode(const struct net_config_msg *m, char **ret);
+int msg_net_config_decode(const void *buf, size_t len, struct net_config_msg *ret,
+                          struct runra_err **err);
 int msg_vm_setup_encode(const struct vm_setup_msg *m, char **ret);
 int msg_vm_setup_decode(const void *buf, size_t len, struct vm_setup_msg *ret,
                         struct runra_err **err);

@@ -1,9 +1,10 @@
 /* libFuzzer target: the payloads of the guest's answers to process, tar and
  * watch calls, which the daemon decodes from a hostile guest (and the
- * requests the guest decodes). Each decoder gets the same bytes. */
+ * requests the guest decodes, NET_CONFIG among them). Each decoder gets the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "proto/msg.h"
 #include "proto/procmsg.h"
 #include "proto/tarmsg.h"
 #include "proto/watchmsg.h"
@@ -46,6 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     path = NULL;
     if (msg_watch_req_decode(data, size, &path, &rec, &e) == 0)
         free(path);
+    err_free(e);
+    e = NULL;
+    struct net_config_msg nc;
+    msg_net_config_decode(data, size, &nc, &e);
     err_free(e);
     return 0;
 }

@@ -176,7 +176,7 @@ BAD_SPECS = [
     (b'{"image":"host","image":"host"}', 400),
     (b"{\"bogus\":1}", 400),
     (b'{"image":1}', 400), (b'{"image":""}', 400), (b'{"image":"ubuntu:22.04"}', 502),
-    (b'{"backend":"vm","persist":true}', 501), (b'{"backend":"bogus"}', 400), (b'{"backend":1}', 400),
+    (b'{"backend":"vm","mounts":[{"source":"/usr/share","target":"/mnt/x"}]}', 400), (b'{"backend":"bogus"}', 400), (b'{"backend":1}', 400),
     (b'{"resources":[]}', 400), (b'{"resources":{"gpu":1}}', 400),
     (b'{"resources":{"cpu":"1"}}', 400), (b'{"resources":{"cpu":0.001}}', 400),
     (b'{"resources":{"cpu":0}}', 400), (b'{"resources":{"cpu":-1}}', 400),
@@ -223,9 +223,11 @@ def test_unknown_image_and_vm_backend_codes(client):
     assert "127.0.0.1:9" in r.json()["error"]["message"], r
     r = client.post("/v1/sandboxes", {"image": "Not:A:Ref"})
     assert r.status == 400 and r.error_code == "invalid_argument", r
-    # What the VM backend does not do yet is 501, whether or not QEMU is here.
-    r = client.post("/v1/sandboxes", {"backend": "vm", "persist": True})
-    assert r.status == 501 and r.error_code == "not_implemented", r
+    # What no VM can have (a host mount) is 400, whether or not QEMU is here.
+    r = client.post("/v1/sandboxes", {"backend": "vm",
+                                      "mounts": [{"source": "/usr/share", "target": "/mnt/x"}]})
+    assert r.status == 400 and r.error_code == "invalid_argument", r
+    assert "backend vm" in r.json()["error"]["message"], r
 
 
 def _send_big(sock, total, chunked, path="/v1/sandboxes"):

@@ -95,7 +95,7 @@ def test_oom_and_fork_bomb_leave_nothing(client, daemon):
 
 def test_failed_creates_leave_nothing(client, daemon):
     before = set(os.listdir(os.path.join(daemon.state_dir, "sandboxes")))
-    for body in [{"resources": {"memoryMb": 1}}, {"image": "nope"}, {"backend": "vm", "persist": True},
+    for body in [{"resources": {"memoryMb": 1}}, {"image": "nope"}, {"backend": "vm", "network": {"mode": "allowlist", "allow": ["bad host"]}},
                  {"backend": "vm", "mounts": [{"source": "/usr/share", "target": "/mnt/x"}]},
                  {"workdir": "/proc/1"}]:
         r = client.post("/v1/sandboxes", body)

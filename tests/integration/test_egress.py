@@ -16,6 +16,7 @@ import pytest
 
 from conftest import finish_daemon, start_daemon
 from fakenet import DNS_ADDR, FakeNet
+from runra_client import TEST_BACKEND, VM
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,10 @@ def c(egress_daemon):
 
 
 def box(c, network):
-    r = c.request("POST", "/v1/sandboxes", {"network": network})
+    spec = {"network": network}
+    if VM:
+        spec["backend"] = TEST_BACKEND
+    r = c.request("POST", "/v1/sandboxes", spec)
     assert r.status == 201, r
     return r.json()["id"]
 
@@ -315,6 +319,86 @@ def test_runtime_policy_change(c):
         c.request("DELETE", f"/v1/sandboxes/{sid}")
 
 
+def test_network_survives_pause_and_resume(c):
+    """A VM's pause ends its QEMU and the namespace its NIC was in; the
+    resume must give it the same address and policy again."""
+    sid = box(c, {"mode": "allowlist", "allow": ["allowed.test"]})
+    try:
+        before = c.request("GET", f"/v1/sandboxes/{sid}/network").json()
+        code, out = curl(c, sid, "http://allowed.test/", proxy=False)
+        assert code == 0 and "host=allowed.test" in out, out
+        for _ in range(2):
+            assert c.request("POST", f"/v1/sandboxes/{sid}/pause").status == 200
+            assert c.request("POST", f"/v1/sandboxes/{sid}/resume").status == 200
+        after = c.request("GET", f"/v1/sandboxes/{sid}/network").json()
+        assert after["address"] == before["address"], (before, after)
+        code, out = curl(c, sid, "http://allowed.test/", proxy=False)
+        assert code == 0 and "host=allowed.test" in out, out
+        code, out = curl(c, sid, "http://allowed.test/")
+        assert code == 0 and "host=allowed.test" in out, out
+        code, out = curl(c, sid, "http://denied.test/", proxy=False)
+        assert blocked(code, out) and "host=denied.test" not in out, out
+    finally:
+        c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+
+def test_a_vm_guest_that_never_answers_stalls_only_its_own_network(c, allow_box, net):
+    """A VM's guest takes its address when told (NET_CONFIG); a guest whose
+    root took the protocol's port and says nothing gets an error on its own
+    PATCH, and nobody else's network change waits for it."""
+    if not VM:
+        pytest.skip("a VM's guest only")
+    import threading
+    from test_vm import TAKEOVER
+    sid = box(c, {"mode": "none"})
+    try:
+        r = c.request("PUT", f"/v1/sandboxes/{sid}/files?path=/tmp/takeover.sh",
+                      TAKEOVER.replace("{payload}", "sleep 120").encode())
+        assert r.status in (200, 201), r
+        sh(c, sid, "(setsid sh /tmp/takeover.sh </dev/null >/dev/null 2>&1 &)")
+        time.sleep(4)
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=c.request(
+            "PATCH", f"/v1/sandboxes/{sid}", {"network": {"mode": "open"}})))
+        t.start()
+        time.sleep(1)
+        # Meanwhile another sandbox's policy changes, and it is not held up
+        # behind the silent guest (a network lock is not kept across a call).
+        t0 = time.monotonic()
+        r = c.request("PATCH", f"/v1/sandboxes/{allow_box}",
+                      {"network": {"mode": "allowlist",
+                                   "allow": ["allowed.test", "*.wild.test", "203.0.113.0/24:80"]}})
+        assert r.status == 200, r
+        assert time.monotonic() - t0 < 5
+        t.join(60)
+        assert not t.is_alive()
+        assert got["r"].status >= 500, got["r"]
+        # Nothing of the failed attach is left: still mode none, no veth.
+        assert c.request("GET", f"/v1/sandboxes/{sid}/network").json()["mode"] == "none"
+        links = subprocess.run(["ip", "netns", "exec", net.router, "ip", "-o", "link"],
+                               stdout=subprocess.PIPE).stdout.decode()
+        assert f"rr{sid[:12]}" not in links, links
+        code, out = curl(c, allow_box, "http://allowed.test/", proxy=False)
+        assert code == 0 and "host=allowed.test" in out, out
+    finally:
+        c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+
+def test_a_vms_bridge_learns_no_addresses(c, allow_box):
+    """A VM's tap and veth are bridged in QEMU's namespace with learning
+    off, so a guest sending from made-up MACs fills no table."""
+    if not VM:
+        pytest.skip("VMs only")
+    from test_vm import sandbox_qemu
+    pids = sandbox_qemu(allow_box)
+    assert pids, "no QEMU for the sandbox"
+    out = subprocess.run(["nsenter", f"--net=/proc/{pids[0]}/ns/net", "bridge", "-d", "link"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    ports = [l for l in out.splitlines() if "master br0" in l]
+    assert len(ports) == 2, out
+    assert out.count("learning off") == 2, out
+
+
 def test_proxy_variables_are_set_and_enforce_the_same_policy(c, allow_box):
     code, out, err = sh(c, allow_box, "echo $HTTP_PROXY $HTTPS_PROXY")
     assert out.startswith("http://10.89.") and ":3128" in out, out
@@ -340,7 +424,17 @@ def test_none_mode_has_loopback_only(c):
     sid = box(c, {"mode": "none"})
     try:
         code, out, err = sh(c, sid, "ls /sys/class/net")
-        assert out.split() == ["lo"], out
+        if VM:
+            # A VM always has its NIC (its templates must fit every
+            # sandbox), on a tap bridged to nothing: no address, no route.
+            assert out.split() == ["eth0", "lo"], out
+            code, out, err = sh(c, sid, "cat /proc/net/route; ip -4 -o addr 2>/dev/null || true")
+            assert "eth0" not in out, out
+            code, out, err = sh(c, sid, "python3 -c \"import socket;"
+                                        "socket.create_connection(('198.51.100.1',80),3)\"")
+            assert code != 0 and "unreachable" in err, (code, err)
+        else:
+            assert out.split() == ["lo"], out
         r = c.request("GET", f"/v1/sandboxes/{sid}/network")
         assert r.json() == {"mode": "none", "allow": [], "deny": []}, r
     finally:

@@ -146,6 +146,55 @@ static void file_req_decode(void)
     CHECK(msg_file_req_decode(FRAME_EXEC, ok, strlen(ok), &r, NULL) == -EINVAL);
 }
 
+static int decode_net(const char *json, struct net_config_msg *m)
+{
+    struct runra_err *e = NULL;
+    int r = msg_net_config_decode(json, strlen(json), m, &e);
+    CHECK((r < 0) == (e != NULL));
+    err_free(e);
+    return r;
+}
+
+static void net_config_roundtrip(void)
+{
+    struct net_config_msg in = {.mac = "52:54:00:72:72:01", .address = "10.88.0.6",
+                                .gateway = "10.88.0.5", .prefix = 30};
+    char *s = NULL;
+    CHECK(msg_net_config_encode(&in, &s) == 0);
+    struct net_config_msg out = {0};
+    CHECK(decode_net(s, &out) == 0);
+    CHECK_STREQ(out.address, "10.88.0.6");
+    CHECK_STREQ(out.gateway, "10.88.0.5");
+    CHECK(out.prefix == 30);
+    CHECK_STREQ(out.mac, "52:54:00:72:72:01");
+    free(s);
+#define NC(mac, rest) "{\"mac\":\"" mac "\"," rest "}"
+    CHECK(decode_net(NC("52:54:00:72:72:01", "\"address\":\"10.0.0.2\",\"gateway\":\"10.0.0.1\","
+                                             "\"prefix\":30"),
+                     &out) == 0);
+    CHECK(decode_net(NC("52:54:00:72:72:0G", "\"address\":\"10.0.0.2\",\"gateway\":\"10.0.0.1\","
+                                             "\"prefix\":30"),
+                     &out) == -EINVAL);
+    CHECK(decode_net(NC("52-54-00-72-72-01", "\"address\":\"10.0.0.2\",\"gateway\":\"10.0.0.1\","
+                                             "\"prefix\":30"),
+                     &out) == -EINVAL);
+#undef NC
+#define NC_OK_MAC "{\"mac\":\"52:54:00:72:72:01\","
+    CHECK(decode_net(NC_OK_MAC "\"address\":\"10.0.0.300\",\"gateway\":\"10.0.0.1\",\"prefix\":30}",
+                     &out) == -EINVAL);
+    CHECK(decode_net(NC_OK_MAC "\"address\":\"10.0.0.2\",\"gateway\":\"::1\",\"prefix\":30}",
+                     &out) == -EINVAL);
+    CHECK(decode_net(NC_OK_MAC "\"address\":\"10.0.0.2\",\"gateway\":\"10.0.0.1\",\"prefix\":0}",
+                     &out) == -EINVAL);
+    CHECK(decode_net(NC_OK_MAC "\"address\":\"10.0.0.2\",\"gateway\":\"10.0.0.1\",\"prefix\":31}",
+                     &out) == -EINVAL);
+    CHECK(decode_net(NC_OK_MAC "\"address\":\"10.0.0.2\",\"gateway\":\"10.0.0.1\",\"prefix\":30,"
+                               "\"mtu\":1}",
+                     &out) == -EINVAL);
+#undef NC_OK_MAC
+    CHECK(decode_net("{\"mac\":\"52:54:00:72:72:01\",\"address\":\"10.0.0.2\"}", &out) == -EINVAL);
+}
+
 TEST_MAIN(TEST(frame_roundtrip), TEST(frame_rejects_bad_headers), TEST(exec_req_roundtrip),
           TEST(exec_req_rejects), TEST(exit_and_error_decode), TEST(file_list_roundtrip),
-          TEST(file_req_decode))
+          TEST(file_req_decode), TEST(net_config_roundtrip))

@@ -59,21 +59,12 @@ static void disk_free(struct ns_disk *d)
     free(d);
 }
 
-/* Runs mkfs.ext4 with posix_spawn (safe in a threaded daemon), a fixed
- * environment, default signal handling, and stderr kept for the error. */
-static int run_mkfs(const char *mkfs, const char *img, uint32_t owner, struct runra_err **err)
+int ns_run_tool(char *const argv[], struct runra_err **err)
 {
-    char eopts[128];
-    snprintf(eopts, sizeof(eopts), "root_owner=%u:%u,lazy_itable_init=1,nodiscard", owner, owner);
-    /* No journal (the disk dies with the sandbox), no blocks reserved for
-     * host root (the sandbox's root is not host root and could not use
-     * them), so diskMb is what the sandbox can fill. */
-    char *const argv[] = {(char *)mkfs, "-q",  "-F",        "-O", "^has_journal", "-m", "0",
-                          "-E",         eopts, (char *)img, NULL};
     char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
-        return err_sys(err, errno, "mkfs: pipe");
+        return err_sys(err, errno, "pipe");
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
@@ -88,15 +79,16 @@ static int run_mkfs(const char *mkfs, const char *img, uint32_t owner, struct ru
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int r = posix_spawn(&pid, mkfs, &fa, &at, argv, envp);
+    int r = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(pfd[1]);
     if (r != 0) {
         close(pfd[0]);
-        return err_sys(err, r, "spawn %s", mkfs);
+        return err_sys(err, r, "run %s", argv[0]);
     }
-    char msg[512];
+    /* The last line is the one that says what went wrong. */
+    char msg[1024];
     size_t len = 0;
     for (;;) {
         char buf[512];
@@ -105,22 +97,38 @@ static int run_mkfs(const char *mkfs, const char *img, uint32_t owner, struct ru
             continue;
         if (n <= 0)
             break;
-        size_t take = (size_t)n < sizeof(msg) - 1 - len ? (size_t)n : sizeof(msg) - 1 - len;
-        memcpy(msg + len, buf, take);
-        len += take;
+        for (ssize_t i = 0; i < n; i++) {
+            if (len == sizeof(msg) - 1)
+                memmove(msg, msg + 1, --len);
+            msg[len++] = buf[i];
+        }
     }
     close(pfd[0]);
+    while (len > 0 && msg[len - 1] == '\n')
+        len--;
     msg[len] = 0;
+    char *last = strrchr(msg, '\n');
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
-            return err_sys(err, errno, "wait for %s", mkfs);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        msg[strcspn(msg, "\n")] = 0;
-        return err_set(err, EIO, "%s failed (status %d): %s", mkfs,
-                       WIFEXITED(st) ? WEXITSTATUS(st) : -1, len ? msg : "no message");
-    }
+            return err_sys(err, errno, "wait for %s", argv[0]);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return err_set(err, EIO, "%s failed (status %d): %s", argv[0],
+                       WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                       len ? (last ? last + 1 : msg) : "no message");
     return 0;
+}
+
+static int run_mkfs(const char *mkfs, const char *img, uint32_t owner, struct runra_err **err)
+{
+    char eopts[128];
+    snprintf(eopts, sizeof(eopts), "root_owner=%u:%u,lazy_itable_init=1,nodiscard", owner, owner);
+    /* No journal (the disk dies with the sandbox), no blocks reserved for
+     * host root (the sandbox's root is not host root and could not use
+     * them), so diskMb is what the sandbox can fill. */
+    char *const argv[] = {(char *)mkfs, "-q",  "-F",        "-O", "^has_journal", "-m", "0",
+                          "-E",         eopts, (char *)img, NULL};
+    return ns_run_tool(argv, err);
 }
 
 /* Opens /dev/loopN, making the node in dir when no devtmpfs created it. */

@@ -39,6 +39,11 @@ int ns_disk_reopen(const char *dir, struct ns_disk **ret, struct runra_err **err
 int ns_disk_find(const char *dir, struct ns_disk **ret);
 /* Frees d and leaves the disk, its image and its loop device as they are. */
 void ns_disk_forget(struct ns_disk *d);
+/* Runs a host tool (argv[0] an absolute path) with posix_spawn (safe in a
+ * threaded daemon), a fixed environment, default signal handling, stdin
+ * and stdout on /dev/null; a failure's message is the last line it wrote
+ * to stderr. */
+int ns_run_tool(char *const argv[], struct runra_err **err);
 /* A new raw ext4 image of mb MiB at path (sparse, no journal), its root
  * owned by owner; nothing mounted (the VM backend's disks). */
 int ns_disk_format(const char *mkfs, const char *path, uint64_t mb, uint32_t owner,

@@ -10,6 +10,7 @@
  * initramfs, the acceleration in use) are prepared once, on first use. */
 #include "backend/vm/vm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -18,7 +19,6 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -130,6 +129,10 @@ static int vm_available(struct runra_err **err)
         return err_set(err, ENOSYS,
                        "the vm backend needs QEMU (%s): apt-get install qemu-system-x86",
                        QEMU_PATH);
+    struct stat st;
+    if (stat("/dev/net/tun", &st) < 0 || !S_ISCHR(st.st_mode))
+        return err_set(err, ENOSYS, "the vm backend needs /dev/net/tun (the tun module) for "
+                                    "the VMs' network devices");
     enum ns_cgroup_mode cg;
     return ns_cgroup_detect(&cg, err);
 }
@@ -142,66 +145,6 @@ const char *vm_backend_accel(void)
     return a;
 }
 
-/* Runs one of runra's helper scripts (argv[0] a path), with stderr kept for
- * the error message. */
-static int run_tool(char *const argv[], struct runra_err **err)
-{
-    char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) < 0)
-        return err_sys(err, errno, "pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid;
-    int r = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(pfd[1]);
-    if (r != 0) {
-        close(pfd[0]);
-        return err_sys(err, r, "run %s", argv[0]);
-    }
-    /* The last line is the one that says what went wrong. */
-    char msg[1024];
-    size_t len = 0;
-    for (;;) {
-        char buf[512];
-        ssize_t n = read(pfd[0], buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n; i++) {
-            if (len == sizeof(msg) - 1)
-                memmove(msg, msg + 1, --len);
-            msg[len++] = buf[i];
-        }
-    }
-    close(pfd[0]);
-    while (len > 0 && msg[len - 1] == '\n')
-        len--;
-    msg[len] = 0;
-    char *last = strrchr(msg, '\n');
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return err_sys(err, errno, "wait for %s", argv[0]);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return err_set(err, EIO, "%s failed: %s", argv[0],
-                       len ? (last ? last + 1 : msg) : "no message");
-    return 0;
-}
 
 static int mkdir_owned(const char *path, mode_t mode, uid_t uid, struct runra_err **err)
 {
@@ -255,7 +198,7 @@ static int prepare_locked(struct runra_err **err)
         snprintf(tool, sizeof(tool), "%s/runra-vm-kernel", host.tools);
         log_info("event=vm.kernel.fetch dir=%s", host.kernel_dir);
         char *const argv[] = {tool, host.kernel_dir, NULL};
-        if ((r = run_tool(argv, err)) < 0)
+        if ((r = ns_run_tool(argv, err)) < 0)
             return err_prefix(err, "get the guest kernel");
     }
     if ((r = initrd_path(host.initrd, sizeof(host.initrd), err)) < 0)
@@ -362,7 +305,7 @@ static int root_disk(const struct backend_create_args *a, char *out, size_t n,
         }
     }
     argv[k] = NULL;
-    r = run_tool(argv, err);
+    r = ns_run_tool(argv, err);
     pthread_mutex_unlock(&host.lock);
     if (r < 0)
         return err_prefix(err, "build the VM's root disk");
@@ -388,16 +331,18 @@ static int tree_fd(const char *path, bool rw, int *ret, struct runra_err **err)
     return 0;
 }
 
-/* /dev/kvm is root-owned, 0600 or 0660, on most hosts: QEMU gets a node of
- * its own for the same device, owned by its root, made in the sandbox's dir
- * and bound (alone) into its jail, so it needs no host group or capability. */
-static int kvm_node(const char *dir, uint32_t uid, int *ret, struct runra_err **err)
+/* /dev/kvm and /dev/net/tun are root-owned, 0600 or 0660, on most hosts:
+ * the jail gets a node of its own for the same device, owned by its root,
+ * made in the sandbox's dir and bound (alone) into the jail, so it needs no
+ * host group or capability. */
+static int dev_node(const char *dir, const char *host_path, const char *name, uint32_t uid,
+                    int *ret, struct runra_err **err)
 {
     struct stat st;
-    if (stat("/dev/kvm", &st) < 0 || !S_ISCHR(st.st_mode))
-        return err_set(err, ENODEV, "/dev/kvm is not a character device");
+    if (stat(host_path, &st) < 0 || !S_ISCHR(st.st_mode))
+        return err_set(err, ENODEV, "%s is not a character device", host_path);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/kvm", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     unlink(path);
     if (mknod(path, S_IFCHR | 0600, st.st_rdev) < 0 || chown(path, uid, uid) < 0)
         return err_sys(err, errno, "make %s", path);
@@ -502,6 +447,8 @@ static int launch(const struct launch *l, pid_t *ret_pid, int *ret_pidfd, struct
         .console_log = "/vm/console.log",
         .incoming_fd = l->incoming_fd >= 0 ? FD_INCOMING : -1,
         .seccomp = true,
+        .tap = VM_TAP,
+        .mac = VM_MAC,
     };
     if (l->root_img) {
         vs.disks[0] = (struct vm_disk){.path = "/root.img", .serial = "root", .readonly = true};
@@ -512,19 +459,24 @@ static int launch(const struct launch *l, pid_t *ret_pid, int *ret_pidfd, struct
     if ((r = vm_argv(&vs, &qargv, err)) < 0)
         return r;
 
-    int fds[6] = {-1, -1, -1, -1, -1, -1}, targets[6];
+    int fds[7] = {-1, -1, -1, -1, -1, -1, -1}, targets[7];
     size_t nfds = 0;
-    const char *paths[5] = {l->vmdir, host.kernel_dir, host.initrd, l->root_img, NULL};
-    const char *where[5] = {"/vm", "/kernel", "/initrd.img", "/root.img", "/dev/kvm"};
+    const char *paths[6] = {l->vmdir, host.kernel_dir, host.initrd, l->root_img, NULL, NULL};
+    const char *where[6] = {"/vm", "/kernel", "/initrd.img", "/root.img", "/dev/kvm",
+                            "/dev/net/tun"};
+    /* Every VM has its NIC (a template's snapshot must fit any sandbox);
+     * runrad bridges its tap to a veth when the sandbox has a network. */
     char *jargv[64 + 160] = {"runra-init", "--vmm", "--dev", "null", "--dev", "zero",
-                             "--dev", "urandom", "--dev", "random"};
-    size_t k = 10;
-    char mspec[5][64];
-    for (size_t i = 0; i < 5 && r >= 0; i++) {
+                             "--dev", "urandom", "--dev", "random", "--tap", VM_TAP};
+    size_t k = 12;
+    char mspec[6][64];
+    for (size_t i = 0; i < 6 && r >= 0; i++) {
         if (i == 4) {
             if (l->accel != VM_ACCEL_KVM)
                 continue;
-            r = kvm_node(l->dir, l->uid_base, &fds[nfds], err);
+            r = dev_node(l->dir, "/dev/kvm", "kvm", l->uid_base, &fds[nfds], err);
+        } else if (i == 5) {
+            r = dev_node(l->dir, "/dev/net/tun", "tun", l->uid_base, &fds[nfds], err);
         } else if (!paths[i]) {
             continue;
         } else {
@@ -593,9 +545,11 @@ static int launch(const struct launch *l, pid_t *ret_pid, int *ret_pidfd, struct
 static void log_tail(const char *path, char *out, size_t n)
 {
     out[0] = 0;
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* QEMU owns the VM's dir: what it left there is read as a regular
+     * file or not at all (no symlink out, no FIFO to block on). */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
         return;
     off_t off = st.st_size > (off_t)(n - 1) ? st.st_size - (off_t)(n - 1) : 0;
     ssize_t got = pread(fd, out, n - 1, off);
@@ -641,52 +595,70 @@ static int handshake(const char *vmdir, int pidfd, const char *id, const char *w
     return 0;
 }
 
+/* A VM of runrad's own (a probe, a template's boot): a scratch dir in the
+ * cache, run as the highest uid slot's root (a range no sandbox of this
+ * daemon uses), limited like any VM in a cgroup of its own. */
+struct scratch {
+    char dir[VM_DIR_MAX + 48];
+    char vmdir[VM_DIR_MAX + 64];
+    uint32_t uid;
+    struct ns_cgroup *cg;
+    pid_t pid;
+    int pidfd;
+    int fd; /* the channel, past HELLO */
+};
+
+static int scratch_begin(const char *pattern, const struct sandbox_resources *res,
+                         struct scratch *sc, struct runra_err **err)
+{
+    *sc = (struct scratch){.uid = 0x7ff00000u, .pid = -1, .pidfd = -1, .fd = -1};
+    snprintf(sc->dir, sizeof(sc->dir), "%s/%s", host.cache, pattern);
+    if (!mkdtemp(sc->dir)) {
+        sc->dir[0] = 0;
+        return err_sys(err, errno, "mkdtemp %s/%s", host.cache, pattern);
+    }
+    snprintf(sc->vmdir, sizeof(sc->vmdir), "%s/vm", sc->dir);
+    char cgid[32] = "vmscratch-";
+    int r = random_hex(cgid + 10, 12);
+    if (r < 0)
+        return err_sys(err, r, "random id");
+    if ((r = mkdir_owned(sc->vmdir, 0700, sc->uid, err)) < 0)
+        return r;
+    return ns_cgroup_create(host.cg, cgid, res, &sc->cg, err);
+}
+
+static void scratch_end(struct scratch *sc)
+{
+    if (sc->fd >= 0)
+        close(sc->fd);
+    if (sc->pidfd >= 0) {
+        ns_spawn_kill(sc->pidfd, KILL_TIMEOUT_MS);
+        close(sc->pidfd);
+    }
+    if (sc->cg)
+        ns_cgroup_destroy(sc->cg, NULL);
+    if (sc->dir[0])
+        rm_rf(sc->dir);
+}
+
 /* Boots a guest with no disks and waits for its HELLO: does this
  * acceleration work here? */
 static int boot_probe(enum vm_accel accel, uint64_t timeout_ms, struct runra_err **err)
 {
-    char dir[VM_DIR_MAX + 16], vmdir[VM_DIR_MAX + 32];
-    snprintf(dir, sizeof(dir), "%s/probe.XXXXXX", host.cache);
-    if (!mkdtemp(dir))
-        return err_sys(err, errno, "mkdtemp %s", dir);
-    snprintf(vmdir, sizeof(vmdir), "%s/vm", dir);
-    /* The probe runs as the highest uid slot's root, a range no sandbox
-     * of this daemon uses while it is being prepared (nothing runs yet). */
-    uint32_t uid = 0x7ff00000u;
-    pid_t pid = -1;
-    int pidfd = -1, fd = -1;
-    /* Limited like any VM, in a cgroup of its own. */
-    char cgid[32] = "vmprobe-";
-    struct ns_cgroup *cg = NULL;
+    struct scratch sc;
     struct sandbox_resources res = {.cpu = 1, .memory_mb = 128 + VMM_OVERHEAD_MB,
                                     .pids = VMM_PIDS};
-    int r = random_hex(cgid + 8, 12);
-    if (r < 0)
-        err_sys(err, r, "random id");
-    if (r >= 0)
-        r = mkdir_owned(vmdir, 0700, uid, err);
-    if (r >= 0)
-        r = ns_cgroup_create(host.cg, cgid, &res, &cg, err);
+    int r = scratch_begin("probe.XXXXXX", &res, &sc, err);
     if (r >= 0) {
-        struct launch l = {.id = "probe", .dir = dir, .vmdir = vmdir, .uid_base = uid,
-                           .accel = accel, .vcpus = 1, .memory_mb = 128, .cg = cg,
+        struct launch l = {.id = "probe", .dir = sc.dir, .vmdir = sc.vmdir, .uid_base = sc.uid,
+                           .accel = accel, .vcpus = 1, .memory_mb = 128, .cg = sc.cg,
                            .incoming_fd = -1};
-        r = launch(&l, &pid, &pidfd, err);
+        r = launch(&l, &sc.pid, &sc.pidfd, err);
     }
-    if (r >= 0) {
-        r = handshake(vmdir, pidfd, "probe", "/", false, true, NULL, timeout_ms, &fd, err);
-        if (r < 0)
-            boot_error(dir, vmdir, r, err);
-    }
-    if (fd >= 0)
-        close(fd);
-    if (pidfd >= 0) {
-        ns_spawn_kill(pidfd, KILL_TIMEOUT_MS);
-        close(pidfd);
-    }
-    if (cg)
-        ns_cgroup_destroy(cg, NULL);
-    rm_rf(dir);
+    if (r >= 0 && (r = handshake(sc.vmdir, sc.pidfd, "probe", "/", false, true, NULL,
+                                 timeout_ms, &sc.fd, err)) < 0)
+        boot_error(sc.dir, sc.vmdir, r, err);
+    scratch_end(&sc);
     return r;
 }
 
@@ -703,6 +675,51 @@ static void box_free(struct box *b)
     free(b);
 }
 
+/* Hands the sandbox's disk to its QEMU's uid. A persisted one was in a
+ * dir QEMU owned: it is taken only as the regular file it should be (not
+ * a link QEMU put there to have a host file handed over). */
+static int disk_own(const char *disk, uint32_t uid, struct runra_err **err)
+{
+    _cleanup_close_ int fd = open(disk, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+        return err_set(err, EIO, "the sandbox's disk %s: %s", disk, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+        return err_set(err, EIO, "the sandbox's disk %s is not a disk image", disk);
+    if (fchown(fd, uid, uid) < 0)
+        return err_sys(err, errno, "chown %s", disk);
+    return 0;
+}
+
+/* Removes a VM sandbox's dir; keep_disk (a persisted sandbox's): all but
+ * its disk, vm/disk.img (the next start makes the rest anew). */
+static int dir_clean(const char *dir, bool keep_disk)
+{
+    if (!keep_disk)
+        return rm_rf(dir);
+    int ret = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), pass ? "%s/vm" : "%s", dir);
+        DIR *d = opendir(path);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+                (!pass && !strcmp(e->d_name, "vm")) || (pass && !strcmp(e->d_name, "disk.img")))
+                continue;
+            char child[PATH_MAX + 256];
+            int n = snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+            int r = n < 0 || (size_t)n >= sizeof(child) ? -ENAMETOOLONG : rm_rf(child);
+            if (r < 0 && ret == 0)
+                ret = r;
+        }
+        closedir(d);
+    }
+    return ret;
+}
+
 static int vm_create(const struct backend_create_args *a, struct box **ret, int *ret_fd,
                      struct runra_err **err)
 {
@@ -714,8 +731,6 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
     const struct sandbox_spec *spec = a->spec;
     if (spec->nmounts > 0)
         return err_set(err, EINVAL, "host mounts are not supported with backend vm");
-    if (spec->persist || a->reuse_disk)
-        return err_set(err, ENOSYS, "persist is not supported with backend vm yet");
 
     int r = prepare(err);
     if (r < 0)
@@ -738,9 +753,12 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
     char disk[PATH_MAX];
     snprintf(disk, sizeof(disk), "%s/disk.img", b->vmdir);
     r = mkdir_owned(b->vmdir, 0700, a->uid_base, err);
-    if (r >= 0 && (r = ns_disk_format(host.mkfs, disk, spec->resources.disk_mb, 0, err)) >= 0 &&
-        chown(disk, a->uid_base, a->uid_base) < 0)
-        r = err_sys(err, errno, "chown %s", disk);
+    /* A persisted sandbox starts again on the disk it left (its uid range
+     * may be another now). */
+    if (r >= 0 && !a->reuse_disk)
+        r = ns_disk_format(host.mkfs, disk, spec->resources.disk_mb, 0, err);
+    if (r >= 0)
+        r = disk_own(disk, a->uid_base, err);
     /* QEMU's cgroup: the guest's RAM plus QEMU's own, its vCPUs' time.
      * The guest has memoryMb for the sandbox's processes (its own cgroup
      * holds them to that) and a little more for its kernel. */
@@ -820,7 +838,7 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
         }
         if (b->cg)
             ns_cgroup_destroy(b->cg, NULL);
-        rm_rf(b->vmdir);
+        dir_clean(b->dir, a->reuse_disk);
         box_free(b);
         return r;
     }
@@ -1126,7 +1144,7 @@ static int template_path(const char *root, uint64_t guest_mb, unsigned vcpus, en
     stat(kernel, &kst);
     stat(host.initrd, &ist);
     char id[160];
-    snprintf(id, sizeof(id), "|%llu|%u|%d|%lld.%ld|%lld|", (unsigned long long)guest_mb, vcpus,
+    snprintf(id, sizeof(id), "|%llu|%u|%d|%lld.%ld|%lld|nic|", (unsigned long long)guest_mb, vcpus,
              (int)accel, (long long)kst.st_mtim.tv_sec, kst.st_mtim.tv_nsec,
              (long long)ist.st_mtim.tv_sec);
     struct sha256 c;
@@ -1148,55 +1166,35 @@ static int template_path(const char *root, uint64_t guest_mb, unsigned vcpus, en
 static int template_build(const char *root, uint64_t guest_mb, unsigned vcpus,
                           enum vm_accel accel, const char *out, struct runra_err **err)
 {
-    char dir[VM_DIR_MAX + 32], vmdir[VM_DIR_MAX + 48], disk[VM_DIR_MAX + 64];
-    snprintf(dir, sizeof(dir), "%s/templates/build.XXXXXX", host.cache);
-    if (!mkdtemp(dir))
-        return err_sys(err, errno, "mkdtemp %s", dir);
-    snprintf(vmdir, sizeof(vmdir), "%s/vm", dir);
-    snprintf(disk, sizeof(disk), "%s/disk.img", vmdir);
-    uint32_t uid = 0x7ff00000u;
-    char cgid[32] = "vmtmpl-";
-    struct ns_cgroup *cg = NULL;
+    struct scratch sc;
     struct sandbox_resources res = {.cpu = vcpus + 1, .memory_mb = guest_mb + VMM_OVERHEAD_MB,
                                     .pids = VMM_PIDS};
-    pid_t pid = -1;
-    int pidfd = -1, fd = -1;
     struct qmp_conn *q = NULL;
-    int r = random_hex(cgid + 7, 12);
-    if (r < 0)
-        err_sys(err, r, "random id");
-    if (r >= 0)
-        r = mkdir_owned(vmdir, 0700, uid, err);
-    if (r >= 0 && (r = ns_disk_format(host.mkfs, disk, TEMPLATE_DISK_MB, 0, err)) >= 0 &&
-        chown(disk, uid, uid) < 0)
-        r = err_sys(err, errno, "chown %s", disk);
-    if (r >= 0)
-        r = ns_cgroup_create(host.cg, cgid, &res, &cg, err);
+    char disk[sizeof(sc.vmdir) + 16];
+    int r = scratch_begin("templates/build.XXXXXX", &res, &sc, err);
     if (r >= 0) {
-        struct launch l = {.id = "template", .dir = dir, .vmdir = vmdir, .root_img = root,
-                           .uid_base = uid, .accel = accel, .vcpus = vcpus,
-                           .memory_mb = guest_mb, .cg = cg, .incoming_fd = -1};
-        r = launch(&l, &pid, &pidfd, err);
+        snprintf(disk, sizeof(disk), "%s/disk.img", sc.vmdir);
+        if ((r = ns_disk_format(host.mkfs, disk, TEMPLATE_DISK_MB, 0, err)) >= 0 &&
+            chown(disk, sc.uid, sc.uid) < 0)
+            r = err_sys(err, errno, "chown %s", disk);
     }
-    if (r >= 0 && (r = handshake(vmdir, pidfd, "template", "/", false, true, NULL,
+    if (r >= 0) {
+        struct launch l = {.id = "template", .dir = sc.dir, .vmdir = sc.vmdir, .root_img = root,
+                           .uid_base = sc.uid, .accel = accel, .vcpus = vcpus,
+                           .memory_mb = guest_mb, .cg = sc.cg, .incoming_fd = -1};
+        r = launch(&l, &sc.pid, &sc.pidfd, err);
+    }
+    if (r >= 0 && (r = handshake(sc.vmdir, sc.pidfd, "template", "/", false, true, NULL,
                                  accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS,
-                                 &fd, err)) < 0)
-        boot_error(dir, vmdir, r, err);
+                                 &sc.fd, err)) < 0)
+        boot_error(sc.dir, sc.vmdir, r, err);
     if (r >= 0)
-        r = qmp_open(vmdir, pidfd, &q, err);
+        r = qmp_open(sc.vmdir, sc.pidfd, &q, err);
     if (r >= 0 && (r = snapshot_to(q, out, err)) >= 0)
-        qmp_quit(q, pidfd, "template");
+        qmp_quit(q, sc.pidfd, "template");
     if (q)
         qmp_close(q);
-    if (fd >= 0)
-        close(fd);
-    if (pidfd >= 0) {
-        ns_spawn_kill(pidfd, KILL_TIMEOUT_MS);
-        close(pidfd);
-    }
-    if (cg)
-        ns_cgroup_destroy(cg, NULL);
-    rm_rf(dir);
+    scratch_end(&sc);
     return r;
 }
 
@@ -1328,7 +1326,6 @@ static int vm_destroy(struct box *b, struct runra_err **err)
 
 static int vm_cleanup(const char *id, const char *dir, bool keep_disk, struct runra_err **err)
 {
-    (void)keep_disk;
     if (!id_ok(id) || !dir || dir[0] != '/')
         return err_set(err, EINVAL, "bad cleanup arguments");
     enum ns_cgroup_mode cg;
@@ -1336,7 +1333,7 @@ static int vm_cleanup(const char *id, const char *dir, bool keep_disk, struct ru
     if (ret < 0)
         return ret;
     ret = ns_cgroup_cleanup(cg, id, err);
-    int r = rm_rf(dir);
+    int r = dir_clean(dir, keep_disk);
     if (r < 0 && ret == 0)
         ret = err_sys(err, r, "remove %s", dir);
     return ret;
@@ -1383,15 +1380,28 @@ static int vm_reattach(const struct backend_reattach_args *a, struct box **ret, 
     }
     if ((r = box_load(b, err)) < 0)
         goto fail;
-    if ((r = ns_cgroup_open(host.cg, a->id, &b->cg, err)) < 0) {
+    /* Paused: no QEMU, its state in dir/snapshot, resumed on demand; after
+     * a host reboot, in a cgroup made again (cgroups do not outlive one). */
+    char snap[PATH_MAX];
+    snapshot_path(b, snap, sizeof(snap));
+    bool paused = access(snap, R_OK) == 0;
+    if ((r = ns_cgroup_open(host.cg, a->id, &b->cg, err)) < 0 && paused) {
+        err_free(err ? *err : NULL);
+        if (err)
+            *err = NULL;
+        struct sandbox_resources res = {.cpu = b->vcpus + 1,
+                                        .memory_mb = b->memory_mb + VMM_OVERHEAD_MB,
+                                        .pids = VMM_PIDS};
+        r = ns_cgroup_create(host.cg, a->id, &res, &b->cg, err);
+        if (r >= 0)
+            log_info("event=vm.cgroup_remade sandbox=%s", a->id);
+    }
+    if (r < 0) {
         err_prefix(err, "its cgroup is gone");
         r = -ESRCH;
         goto fail;
     }
-    /* Paused: no QEMU, its state in dir/snapshot, resumed on demand. */
-    char snap[PATH_MAX];
-    snapshot_path(b, snap, sizeof(snap));
-    if (access(snap, R_OK) == 0) {
+    if (paused) {
         b->pid = -1;
         *ret = b;
         *ret_fd = -1;

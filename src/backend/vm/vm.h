@@ -6,6 +6,11 @@
 
 #include "backend/backend.h"
 
+/* Every VM's NIC: a tap of this name in its QEMU's network namespace
+ * (runrad bridges it to the sandbox's veth), and the guest's MAC. */
+#define VM_TAP "tap0"
+#define VM_MAC "52:54:00:72:72:01"
+
 extern const struct backend_ops vm_backend_ops;
 
 /* Where the guest kernel, the initramfs and the root disks are kept
