@@ -225,7 +225,7 @@ static int root_disk(const struct backend_create_args *a, char *out, size_t n,
     }
     uint64_t t0 = now_ms();
     char *argv[8 + 64] = {tool, out, a->layers_dir ? "layers" : "host"};
-    static __thread char names[64][80]; /* the layers' dirs, sha256/HEX */
+    char names[64][80]; /* the layers' dirs, sha256/HEX */
     size_t k = 3;
     if (a->layers_dir) {
         argv[k++] = (char *)a->layers_dir;
