@@ -319,6 +319,36 @@ def test_runtime_policy_change(c):
         c.request("DELETE", f"/v1/sandboxes/{sid}")
 
 
+def test_racing_policy_changes_leave_what_is_shown_enforced(c):
+    """Two PATCHes at once (for a VM, one of them waits on its guest with
+    the network lock let go): whichever the API shows afterwards is the one
+    the proxy enforces."""
+    import threading
+    for _ in range(3):
+        sid = box(c, {"mode": "none"})
+        try:
+            got = []
+            bodies = [{"mode": "allowlist", "allow": ["allowed.test"]}, {"mode": "open"}]
+            ts = [threading.Thread(target=lambda b=b: got.append(c.request(
+                "PATCH", f"/v1/sandboxes/{sid}", {"network": b}).status)) for b in bodies]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            assert got and all(st in (200, 409) for st in got), got
+            shown = c.request("GET", f"/v1/sandboxes/{sid}/network").json()["mode"]
+            code, out = curl(c, sid, "http://denied.test/", proxy=False)
+            if shown == "open":
+                assert code == 0 and "host=denied.test" in out, (got, out)
+            else:
+                assert shown == "allowlist", shown
+                assert blocked(code, out) and "host=denied.test" not in out, (got, out)
+                code, out = curl(c, sid, "http://allowed.test/", proxy=False)
+                assert code == 0 and "host=allowed.test" in out, (got, out)
+        finally:
+            c.request("DELETE", f"/v1/sandboxes/{sid}")
+
+
 def test_network_survives_pause_and_resume(c):
     """A VM's pause ends its QEMU and the namespace its NIC was in; the
     resume must give it the same address and policy again."""
