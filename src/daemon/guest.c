@@ -58,6 +58,29 @@ static struct guest_call *find_call(struct guest *g, uint32_t id)
     return NULL;
 }
 
+/* Gives c a free id and puts it in g's table (g->lock held). */
+static void link_call_locked(struct guest *g, struct guest_call *c)
+{
+    do {
+        c->id = g->next_id++;
+    } while (c->id == 0 || find_call(g, c->id));
+    c->g = g;
+    c->next = g->calls;
+    g->calls = c;
+    g->ncalls++;
+}
+
+/* Takes c out of g's table (g->lock held). */
+static void unlink_call_locked(struct guest *g, struct guest_call *c)
+{
+    for (struct guest_call **p = &g->calls; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            g->ncalls--;
+            return;
+        }
+}
+
 static int start_reader(struct guest *g);
 
 static void *reader_main(void *arg)
@@ -189,13 +212,7 @@ int guest_quiesce(struct guest *g, uint64_t timeout_ms, struct runra_err **err)
     pthread_mutex_lock(&g->lock);
     bool dead = g->dead;
     if (!dead) {
-        do {
-            c->id = g->next_id++;
-        } while (c->id == 0 || find_call(g, c->id));
-        c->g = g;
-        c->next = g->calls;
-        g->calls = c;
-        g->ncalls++;
+        link_call_locked(g, c);
     }
     pthread_mutex_unlock(&g->lock);
     if (dead) {
@@ -210,12 +227,7 @@ int guest_quiesce(struct guest *g, uint64_t timeout_ms, struct runra_err **err)
     free(f);
     /* Ended by hand: guest_call_end would send CANCEL, and wlock is ours. */
     pthread_mutex_lock(&g->lock);
-    for (struct guest_call **p = &g->calls; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            g->ncalls--;
-            break;
-        }
+    unlink_call_locked(g, c);
     free_queue(c);
     pthread_mutex_unlock(&g->lock);
     free(c);
@@ -322,13 +334,7 @@ int guest_call_start(struct guest *g, uint16_t type, const void *payload, size_t
         return err_set(err, EAGAIN, "too many concurrent operations on this sandbox (max %d)",
                        RUNRA_CALLS_MAX);
     }
-    do {
-        c->id = g->next_id++;
-    } while (c->id == 0 || find_call(g, c->id));
-    c->g = g;
-    c->next = g->calls;
-    g->calls = c;
-    g->ncalls++;
+    link_call_locked(g, c);
     pthread_mutex_unlock(&g->lock);
     int r = send_frame(g, type, c->id, payload, len);
     if (r < 0) {
@@ -409,12 +415,7 @@ void guest_call_end(struct guest_call *c)
     struct guest *g = c->g;
     pthread_mutex_lock(&g->lock);
     bool finished = c->finished, dead = g->dead;
-    for (struct guest_call **p = &g->calls; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            g->ncalls--;
-            break;
-        }
+    unlink_call_locked(g, c);
     c->ended = true;
     free_queue(c);
     pthread_cond_broadcast(&g->cond);

@@ -24,6 +24,18 @@ VM_CACHE = os.environ.get("RUNRA_VM_CACHE", "/var/cache/runra/vm-test")
 VM = TEST_BACKEND == "vm"
 
 
+# Every process forks forever and retries when fork fails, so the bomb
+# keeps pressing on a pids limit until the exec's timeout.
+FORK_BOMB = ("python3 -c \"\n"
+             "import os, time\n"
+             "while True:\n"
+             "    try:\n"
+             "        os.fork()\n"
+             "    except OSError:\n"
+             "        time.sleep(0.01)\n"
+             "\"")
+
+
 def ns_only(reason):
     """Marks a test that holds for the ns backend only (under `make
     check-vm` it is skipped, with the reason: a VM has its own kernel, and

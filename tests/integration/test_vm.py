@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from runra_client import VM, VM_CACHE, wait_until
+from runra_client import FORK_BOMB, VM, VM_CACHE, wait_until
 
 pytestmark = pytest.mark.skipif(not VM, reason="VM backend suite: make check-vm")
 
@@ -127,17 +127,9 @@ def test_fork_bomb_is_contained_in_the_guest(client):
     presses on it until the exec's timeout, and the sandbox carries on."""
     sid = client.create({"resources": {"pids": 64}})["id"]
     try:
-        bomb = ("python3 -c \"\n"
-                "import os, time\n"
-                "while True:\n"
-                "    try:\n"
-                "        os.fork()\n"
-                "    except OSError:\n"
-                "        time.sleep(0.01)\n"
-                "\"")
         # Long enough for the bomb to reach the limit under emulation
         # (python starts slowly there), however busy the host is.
-        res = client.exec(sid, bomb, timeoutMs=8000, timeout=60)
+        res = client.exec(sid, FORK_BOMB, timeoutMs=8000, timeout=60)
         assert res["timedOut"] is True, res
         # The timeout kills the bomb's tree; until it is gone, forks fail.
         assert wait_until(lambda: client.exec_raw(sid, argv=["true"]).status == 200, 20)
@@ -381,6 +373,34 @@ def test_persisted_vm_comes_back_on_its_disk_after_a_reboot():
         assert sh(c, sid, "hostname")["stdout"].strip() == sid
     finally:
         rs.finish()
+
+
+def test_a_persisted_disk_swapped_for_a_link_is_not_taken():
+    """QEMU owns the VM's dir: a persisted disk it replaced with a link to a
+    host file must not get that file handed to the sandbox's uid."""
+    import tempfile
+    from test_restart import Restarts, kill_sandbox_processes
+    rs = Restarts()
+    host_file = tempfile.NamedTemporaryFile(prefix="runra-victim-", delete=False)
+    host_file.close()
+    try:
+        c = rs.start()
+        sid = c.create({"persist": True, "resources": {"diskMb": 64}})["id"]
+        rs.crash()
+        kill_sandbox_processes(sid)
+        c = rs.start()
+        assert c.get(f"/v1/sandboxes/{sid}").json()["state"] == "stopped"
+        disk = os.path.join(rs.state, "sandboxes", sid, "vm", "disk.img")
+        os.unlink(disk)
+        os.symlink(host_file.name, disk)
+        r = c.post(f"/v1/sandboxes/{sid}/resume")
+        assert r.status >= 500 and "disk.img" in r.body.decode(), r
+        st = os.stat(host_file.name)
+        assert (st.st_uid, st.st_gid) == (0, 0), st
+        assert c.get(f"/v1/sandboxes/{sid}").json()["state"] == "stopped"
+    finally:
+        rs.finish()
+        os.unlink(host_file.name)
 
 
 @pytest.fixture(scope="module")
