@@ -52,7 +52,7 @@ static void usage(FILE *f)
           "  --vm-cache DIR       the VM backend's guest kernel, initramfs and root disks\n"
           "                       (default STATE/vm; may be shared by several runrads)\n"
           "  --no-vm-templates    boot every VM sandbox (default: restore a saved VM of\n"
-          "                       the same shape, made on first use)\n"
+          "                       the same shape, made on its second create)\n"
           "  --config PATH        runrad's config file: registry mirrors and plain-HTTP\n"
           "                       registries (default /etc/runra/runrad.json, if present)\n"
           "  --log-level LEVEL    debug|info|warn|error (default info)\n"

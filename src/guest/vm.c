@@ -12,6 +12,8 @@
 #include <net/route.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -20,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +35,8 @@
 #define CGROUP "/sys/fs/cgroup/sandbox"
 
 static struct {
-    bool rooted;
+    bool rooted; /* the root is made (at boot, or in the template restored) */
+    bool named;  /* this sandbox's identity and limits are applied */
     bool cgroup; /* the sandbox's cgroup is set up */
     char workdir[4097];
 } vm;
@@ -192,7 +196,10 @@ static const char resolv_conf[] =
     "# runra: DNS is answered by runrad under the sandbox's network policy\n"
     "nameserver 192.0.2.53\noptions timeout:2 attempts:2\n";
 
-static int make_root(const struct vm_setup_msg *m, struct runra_err **err)
+/* The sandbox's root: the image disk under an overlay whose upper layer is
+ * the sandbox disk, switched to, with /dev, /proc, /sys moved in. Made once
+ * per boot: a template's restores have it already. */
+static int make_root(struct runra_err **err)
 {
     char lower[PATH_MAX], upper[PATH_MAX];
     int r = find_device("/sys/block", "serial", "root", lower, sizeof(lower), err);
@@ -206,7 +213,9 @@ static int make_root(const struct vm_setup_msg *m, struct runra_err **err)
             return err_sys(err, errno, "mkdir %s", dirs[i]);
     if (mount(lower, "/mnt/lower", "ext4", MS_RDONLY, NULL) < 0)
         return err_sys(err, errno, "mount the image disk %s", lower);
-    if (mount(upper, "/mnt/disk", "ext4", MS_NOATIME, NULL) < 0)
+    /* noinit_itable: no zeroing of unused inode tables in the background
+     * on the guest's CPU (ext4 knows which are in use without it). */
+    if (mount(upper, "/mnt/disk", "ext4", MS_NOATIME, "noinit_itable") < 0)
         return err_sys(err, errno, "mount the sandbox disk %s", upper);
     if ((mkdir("/mnt/disk/upper", 0755) < 0 && errno != EEXIST) ||
         (mkdir("/mnt/disk/work", 0700) < 0 && errno != EEXIST))
@@ -218,7 +227,8 @@ static int make_root(const struct vm_setup_msg *m, struct runra_err **err)
         const char *path;
         mode_t mode;
     } skel[] = {{"/mnt/root/proc", 0555}, {"/mnt/root/sys", 0555}, {"/mnt/root/dev", 0755},
-                {"/mnt/root/tmp", 01777}, {"/mnt/root/run", 0755}, {"/mnt/root/etc", 0755}};
+                {"/mnt/root/tmp", 01777}, {"/mnt/root/run", 0755}, {"/mnt/root/etc", 0755},
+                {"/mnt/root/workspace", 0755}};
     for (size_t i = 0; i < ARRAY_SIZE(skel); i++)
         if (mkdir(skel[i].path, skel[i].mode) == 0)
             chmod(skel[i].path, skel[i].mode);
@@ -256,7 +266,26 @@ static int make_root(const struct vm_setup_msg *m, struct runra_err **err)
     for (size_t i = 0; i < ARRAY_SIZE(links); i++)
         if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
             return err_sys(err, errno, "symlink %s", links[i][1]);
+    return write_etc("resolv.conf", resolv_conf, err);
+}
 
+/* Replaces a file of /etc: written in place when it is a file of the
+ * sandbox's own (the template's), else made anew (an image's may be a
+ * symlink, or a file the overlay would first copy up). */
+static int rewrite_etc(const char *name, const char *content, struct runra_err **err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/etc/%s", name);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return write_etc(name, content, err);
+    int r = write_full(fd, content, strlen(content));
+    return r < 0 ? err_sys(err, r, "write %s", path) : 0;
+}
+
+/* This sandbox's identity: its hostname and its workdir. */
+static int name_root(const struct vm_setup_msg *m, struct runra_err **err)
+{
     char hostname[80], hosts[512];
     snprintf(hostname, sizeof(hostname), "%s\n", m->hostname);
     snprintf(hosts, sizeof(hosts),
@@ -264,8 +293,9 @@ static int make_root(const struct vm_setup_msg *m, struct runra_err **err)
              "::1\tlocalhost ip6-localhost ip6-loopback\n"
              "127.0.1.1\t%s\n",
              m->hostname);
-    if ((r = write_etc("hostname", hostname, err)) < 0 || (r = write_etc("hosts", hosts, err)) < 0 ||
-        (r = write_etc("resolv.conf", resolv_conf, err)) < 0)
+    int r;
+    if ((r = rewrite_etc("hostname", hostname, err)) < 0 ||
+        (r = rewrite_etc("hosts", hosts, err)) < 0)
         return r;
     if (sethostname(m->hostname, strlen(m->hostname)) < 0)
         return err_sys(err, errno, "sethostname");
@@ -283,11 +313,10 @@ static int cg_write(const char *file, const char *value, struct runra_err **err)
     return r < 0 ? err_sys(err, r, "write %s", path) : 0;
 }
 
-/* The sandbox's limits inside the guest, as the ns backend has them on the
- * host: one cgroup (v2) holding runra-init and so everything it starts.
- * The guest's RAM is a little more than memoryMb, for its kernel; the
- * cgroup holds the sandbox's processes to memoryMb itself. */
-static int make_cgroup(const struct vm_setup_msg *m, struct runra_err **err)
+/* The sandbox's cgroup inside the guest, as the ns backend has one on the
+ * host: a cgroup (v2) holding runra-init and so everything it starts. Made
+ * with the root; its limits come with the sandbox (set_limits). */
+static int make_cgroup(struct runra_err **err)
 {
     if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "nsdelegate") < 0)
@@ -297,6 +326,21 @@ static int make_cgroup(const struct vm_setup_msg *m, struct runra_err **err)
         return err_sys(err, r, "enable the cgroup controllers");
     if (mkdir(CGROUP, 0755) < 0 && errno != EEXIST)
         return err_sys(err, errno, "mkdir " CGROUP);
+    if ((r = cg_write("cgroup.procs", "1", err)) < 0)
+        return r;
+    /* Allocations are held to memory.max by the OOM killer, as on a host;
+     * the guest's small RAM must not refuse them up front instead. */
+    if ((r = write_file_str("/proc/sys/vm/overcommit_memory", "1")) < 0)
+        return err_sys(err, r, "vm.overcommit_memory");
+    vm.cgroup = true;
+    return 0;
+}
+
+/* The sandbox's limits. The guest's RAM is a little more than memoryMb,
+ * for its kernel; the cgroup holds the sandbox's processes to memoryMb. */
+static int set_limits(const struct vm_setup_msg *m, struct runra_err **err)
+{
+    int r;
     char v[64];
     if (m->memory_mb) {
         snprintf(v, sizeof(v), "%llu", (unsigned long long)m->memory_mb << 20);
@@ -313,13 +357,6 @@ static int make_cgroup(const struct vm_setup_msg *m, struct runra_err **err)
         if ((r = cg_write("cpu.max", v, err)) < 0)
             return r;
     }
-    if ((r = cg_write("cgroup.procs", "1", err)) < 0)
-        return r;
-    /* Allocations are held to memory.max by the OOM killer, as on a host;
-     * the guest's small RAM must not refuse them up front instead. */
-    if ((r = write_file_str("/proc/sys/vm/overcommit_memory", "1")) < 0)
-        return err_sys(err, r, "vm.overcommit_memory");
-    vm.cgroup = true;
     return 0;
 }
 
@@ -342,6 +379,46 @@ uint64_t vm_oom_kills(void)
     return n;
 }
 
+/* A template's restores find in the guest's page cache what a first
+ * command reads: the image's shell, dynamic loader and C library, read
+ * now by running `sh -c true` once (an image without a shell just has
+ * nothing cached). In a session of its own with no signal blocked, and
+ * given WARM_TIMEOUT_MS: then it and what it started are killed, so no
+ * process of it is in the template. */
+#define WARM_TIMEOUT_MS 10000
+static void warm_page_cache(void)
+{
+    char *const argv[] = {"/bin/sh", "-c", "true", NULL};
+    char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    posix_spawnattr_t at;
+    sigset_t none;
+    sigemptyset(&none);
+    if (posix_spawnattr_init(&at) != 0)
+        return;
+    pid_t pid = -1;
+    if (posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK) != 0 ||
+        posix_spawnattr_setsigmask(&at, &none) != 0 ||
+        posix_spawn(&pid, argv[0], NULL, &at, argv, envp) != 0)
+        pid = -1;
+    posix_spawnattr_destroy(&at);
+    if (pid < 0)
+        return;
+    int st;
+    for (uint64_t deadline = now_ms() + WARM_TIMEOUT_MS;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR))
+            break;
+        if (now_ms() >= deadline) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            break;
+        }
+        usleep(5000);
+    }
+    /* Whatever it left in its session goes too (and is reaped by the loop). */
+    kill(-pid, SIGKILL);
+}
+
 int vm_setup_apply(const struct vm_setup_msg *m, const char **workdir, struct runra_err **err)
 {
     struct timespec ts = {.tv_sec = m->time_ns / 1000000000, .tv_nsec = m->time_ns % 1000000000};
@@ -353,16 +430,28 @@ int vm_setup_apply(const struct vm_setup_msg *m, const char **workdir, struct ru
         write_full(fd, m->seed, sizeof(m->seed));
         close(fd);
     }
-    if (!m->template_only && !vm.rooted) {
-        int r = make_root(m, err);
-        if (r >= 0)
-            r = make_cgroup(m, err);
-        if (r < 0)
+    int r = 0;
+    if (m->kind != VM_SETUP_PROBE && !vm.rooted) {
+        if ((r = make_root(err)) < 0 || (r = make_cgroup(err)) < 0)
             return r;
         vm.rooted = true;
+        /* A template's: its /etc files are then the sandbox disk's own, so
+         * each restore rewrites them in place; and written out now, not by
+         * each restore. */
+        if (m->kind == VM_SETUP_TEMPLATE) {
+            if ((r = name_root(m, err)) < 0)
+                return r;
+            warm_page_cache();
+            sync();
+        }
+    }
+    if (m->kind == VM_SETUP_SANDBOX && !vm.named) {
+        if ((r = name_root(m, err)) < 0 || (r = set_limits(m, err)) < 0)
+            return r;
+        vm.named = true;
         snprintf(vm.workdir, sizeof(vm.workdir), "%s", m->workdir);
     }
-    *workdir = vm.rooted ? vm.workdir : "/";
+    *workdir = vm.named ? vm.workdir : "/";
     return 0;
 }
 

@@ -224,12 +224,18 @@ int msg_vm_setup_encode(const struct vm_setup_msg *m, char **ret)
     char seed[VM_SEED_LEN * 2 + 1];
     for (size_t i = 0; i < VM_SEED_LEN; i++)
         snprintf(seed + 2 * i, 3, "%02x", m->seed[i]);
-    return msg_json_dump(json_pack("{s:s,s:s,s:b,s:b,s:I,s:s,s:I,s:I,s:I}", "hostname",
-                                   m->hostname, "workdir", m->workdir, "image", m->image,
-                                   "template", m->template_only, "time_ns", (json_int_t)m->time_ns,
-                                   "seed", seed, "memory_mb", (json_int_t)m->memory_mb, "pids",
-                                   (json_int_t)m->pids, "cpu_milli", (json_int_t)m->cpu_milli),
-                         ret);
+    static const char *const kinds[] = {[VM_SETUP_SANDBOX] = "sandbox",
+                                        [VM_SETUP_TEMPLATE] = "template",
+                                        [VM_SETUP_PROBE] = "probe"};
+    if ((unsigned)m->kind >= ARRAY_SIZE(kinds))
+        return -EINVAL;
+    return msg_json_dump(
+        json_pack("{s:s,s:s,s:b,s:s,s:I,s:s,s:I,s:I,s:I}", "hostname", m->hostname, "workdir",
+                  m->workdir, "image", m->image, "kind", kinds[m->kind], "time_ns",
+                  (json_int_t)m->time_ns, "seed", seed,
+                  "memory_mb", (json_int_t)m->memory_mb, "pids", (json_int_t)m->pids, "cpu_milli",
+                  (json_int_t)m->cpu_milli),
+        ret);
 }
 
 static int hexval(char c)
@@ -249,13 +255,12 @@ int msg_vm_setup_decode(const void *buf, size_t len, struct vm_setup_msg *ret,
     if (r < 0)
         return r;
     json_error_t je;
-    const char *hostname, *workdir, *seed;
-    int image, tmpl;
+    const char *hostname, *workdir, *seed, *kind;
+    int image;
     json_int_t t, mem, pids, cpu;
-    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s:b,s:b,s:I,s:s,s:I,s:I,s:I}", "hostname",
-                       &hostname, "workdir", &workdir, "image", &image, "template", &tmpl,
-                       "time_ns", &t, "seed", &seed, "memory_mb", &mem, "pids", &pids,
-                       "cpu_milli", &cpu);
+    r = json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s:b,s:s,s:I,s:s,s:I,s:I,s:I}", "hostname",
+                       &hostname, "workdir", &workdir, "image", &image, "kind", &kind, "time_ns",
+                       &t, "seed", &seed, "memory_mb", &mem, "pids", &pids, "cpu_milli", &cpu);
     if (r < 0) {
         r = err_set(err, EINVAL, "bad vm setup: %s", je.text);
         goto out;
@@ -265,6 +270,16 @@ int msg_vm_setup_decode(const void *buf, size_t len, struct vm_setup_msg *ret,
         workdir[0] != '/' || t < 0 || strlen(seed) != VM_SEED_LEN * 2 || mem < 0 ||
         mem > (1 << 24) || pids < 0 || pids > (1 << 22) || cpu < 0 || cpu > 1024 * 1000) {
         r = err_set(err, EINVAL, "bad vm setup: a field is out of range");
+        goto out;
+    }
+    if (!strcmp(kind, "sandbox"))
+        ret->kind = VM_SETUP_SANDBOX;
+    else if (!strcmp(kind, "template"))
+        ret->kind = VM_SETUP_TEMPLATE;
+    else if (!strcmp(kind, "probe"))
+        ret->kind = VM_SETUP_PROBE;
+    else {
+        r = err_set(err, EINVAL, "bad vm setup: kind '%.32s'", kind);
         goto out;
     }
     for (size_t i = 0; i < hl; i++)
@@ -284,7 +299,6 @@ int msg_vm_setup_decode(const void *buf, size_t len, struct vm_setup_msg *ret,
     memcpy(ret->hostname, hostname, hl + 1);
     memcpy(ret->workdir, workdir, wl + 1);
     ret->image = image;
-    ret->template_only = tmpl;
     ret->time_ns = t;
     ret->memory_mb = (uint64_t)mem;
     ret->pids = (uint64_t)pids;

@@ -16,14 +16,20 @@ struct hello_msg {
     int64_t pid;
 };
 
-/* FRAME_VM_SETUP. The identity parts apply once per boot (a template's
- * restores each get their own); the clock and the seed on every one. */
+/* FRAME_VM_SETUP. The root is made once per boot (a template's restores
+ * have it already), the identity and limits once per sandbox; the clock
+ * and the seed on every one. */
 #define VM_SEED_LEN 32
+enum vm_setup_kind {
+    VM_SETUP_SANDBOX,  /* the root, then this sandbox's identity and limits */
+    VM_SETUP_TEMPLATE, /* a template's boot: the root only */
+    VM_SETUP_PROBE,    /* an acceleration probe: answer HELLO, nothing else */
+};
 struct vm_setup_msg {
     char hostname[65];  /* the sandbox id */
     char workdir[4097]; /* initial cwd inside (absolute) */
     bool image;         /* the root disk is an image's tree (not the host's) */
-    bool template_only; /* a template boot: answer HELLO, make no root */
+    enum vm_setup_kind kind;
     int64_t time_ns;    /* the host's CLOCK_REALTIME */
     /* The sandbox's limits, enforced by a cgroup in the guest (0: none). */
     uint64_t memory_mb;

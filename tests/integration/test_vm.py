@@ -227,6 +227,149 @@ def test_bad_vm_specs_are_refused_and_change_nothing(client, daemon):
     assert set(os.listdir(os.path.join(daemon.state_dir, "sandboxes"))) == before
 
 
+TEMPLATE_SPEC = {"resources": {"memoryMb": 320, "diskMb": 48, "pids": 96}}
+TEMPLATES = os.path.join(VM_CACHE, "templates")
+
+
+def templates_of(disk_mb):
+    """Keys (cache/templates/KEY/) of the templates with disks of disk_mb."""
+    keys = []
+    for k in os.listdir(TEMPLATES) if os.path.isdir(TEMPLATES) else []:
+        disk = os.path.join(TEMPLATES, k, "disk")
+        if os.path.isfile(disk) and os.path.getsize(disk) == disk_mb << 20:
+            keys.append(k)
+    return keys
+
+
+def marks():
+    return sorted(f for f in os.listdir(TEMPLATES) if f.endswith((".wanted", ".failed")))
+
+
+def forget_templates_of(disk_mb):
+    """No template of that disk size, and no shape marked as seen once."""
+    for k in templates_of(disk_mb):
+        subprocess.run(["rm", "-rf", os.path.join(TEMPLATES, k)], check=True)
+    for f in marks() if os.path.isdir(TEMPLATES) else []:
+        os.unlink(os.path.join(TEMPLATES, f))
+
+
+def log_since(daemon, pos):
+    with open(daemon.log_path, "rb") as f:
+        f.seek(pos)
+        return f.read().decode(errors="replace")
+
+
+def started_from(log, sid):
+    """Where the daemon's log says the VM came from: 'boot' or a template's key."""
+    for line in log.splitlines():
+        if "event=vm.started" in line and f"sandbox={sid} " in line:
+            return line.split("from=")[1].split()[0]
+    raise AssertionError(f"no vm.started for {sid}")
+
+
+def vm_disk(daemon, sid):
+    return os.path.join(daemon.state_dir, "sandboxes", sid, "vm", "disk.img")
+
+
+def test_template_restores_are_separate_sandboxes(client, daemon):
+    """A shape's first create boots and marks the shape; its second builds
+    the template (the root made, saved with its disk) and restores it;
+    later ones restore it. Each restore is its own sandbox: its name,
+    limits, randomness and a copy of the template's disk."""
+    forget_templates_of(48)
+    pos = os.path.getsize(daemon.log_path)
+    first = client.create(TEMPLATE_SPEC)["id"]
+    sids = [first]
+    try:
+        assert started_from(log_since(daemon, pos), first) == "boot"
+        assert len(marks()) == 1 and marks()[0].endswith(".wanted"), marks()
+        assert templates_of(48) == []
+        sids += [client.create(TEMPLATE_SPEC)["id"] for _ in range(2)]
+        keys = templates_of(48)
+        assert len(keys) == 1 and marks() == [], (keys, marks())
+        log = log_since(daemon, pos)
+        assert started_from(log, sids[1]) == keys[0] and started_from(log, sids[2]) == keys[0]
+        assert log.count(f"event=vm.template key={keys[0]} ") == 1
+        # The template is runrad's: root's, read-only; each disk a copy.
+        tdisk = os.stat(os.path.join(TEMPLATES, keys[0], "disk"))
+        assert tdisk.st_uid == 0 and tdisk.st_mode & 0o777 == 0o400
+        disks = [os.stat(vm_disk(daemon, sid)) for sid in sids]
+        assert len({d.st_ino for d in disks} | {tdisk.st_ino}) == 4
+        assert all(d.st_uid != 0 for d in disks)
+
+        rand = set()
+        for sid in sids:
+            out = sh(client, sid, "hostname; cat /etc/hostname; grep -c \"$(hostname)\" /etc/hosts; "
+                                  "pwd; df -m --output=size / | tail -1; "
+                                  "cat /sys/fs/cgroup/sandbox/memory.max /sys/fs/cgroup/sandbox/pids.max; "
+                                  "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'")
+            assert out["exitCode"] == 0, out
+            host, etc_host, hosts, pwd, size, mem, pids, r = out["stdout"].split("\n")[:8]
+            assert host == etc_host == sid and hosts == "1" and pwd == "/workspace", out
+            assert 40 <= int(size) <= 48, out
+            assert int(mem) == 320 << 20 and pids == "96", out
+            rand.add(r)
+        assert len(rand) == 3, rand
+
+        # Their disks are their own: a file in one is not in another, and
+        # filling one leaves the others be.
+        client.write(sids[1], "/workspace/mine", b"sandbox 1\n")
+        assert sh(client, sids[2], "test -e /workspace/mine")["exitCode"] != 0
+        full = sh(client, sids[2], "dd if=/dev/zero of=/workspace/big bs=1M count=64 2>&1")
+        assert full["exitCode"] != 0 and "No space left" in full["stdout"], full
+        assert sh(client, sids[1], "cat /workspace/mine")["stdout"] == "sandbox 1\n"
+
+        # The disk the guest found is the one the saved VM knew: after many
+        # writes, its filesystem checks clean (the VM paused: QEMU gone).
+        assert sh(client, sids[1], "mkdir -p /workspace/t && cd /workspace/t && "
+                                   "for i in $(seq 200); do echo $i > f$i; done && "
+                                   "rm f1* && cp -r /etc/ssl . 2>/dev/null; sync")["exitCode"] == 0
+        assert client.post(f"/v1/sandboxes/{sids[1]}/pause").status == 200
+        fsck = subprocess.run(["e2fsck", "-fn", vm_disk(daemon, sids[1])], capture_output=True,
+                              text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        assert client.post(f"/v1/sandboxes/{sids[1]}/resume").status == 200
+        assert sh(client, sids[1], "cat /workspace/t/f200")["stdout"] == "200\n"
+    finally:
+        for sid in sids:
+            client.destroy(sid)
+
+
+def test_a_template_that_does_not_load_is_dropped(client, daemon):
+    """A damaged template costs one create a boot, not a failure: the
+    create succeeds, the template is removed and made again later. A
+    create that fails for its own reasons leaves the template be."""
+    keys = templates_of(48)
+    if not keys:
+        forget_templates_of(48)
+        for _ in range(2):
+            client.destroy(client.create(TEMPLATE_SPEC)["id"])
+        keys = templates_of(48)
+    assert len(keys) == 1, keys
+    tdir = os.path.join(TEMPLATES, keys[0])
+
+    r = client.post("/v1/sandboxes", {"backend": "vm", **TEMPLATE_SPEC,
+                                      "workdir": "/proc/1/runra-no-such-dir"})
+    assert r.status >= 400, r
+    assert os.path.isdir(tdir)
+
+    with open(os.path.join(tdir, "snap"), "r+b") as f:
+        f.seek(64)
+        f.write(b"\xff" * 4096)
+    pos = os.path.getsize(daemon.log_path)
+    sid = client.create(TEMPLATE_SPEC)["id"]
+    try:
+        log = log_since(daemon, pos)
+        assert started_from(log, sid) == "boot"
+        assert f"event=vm.template_unused sandbox={sid} template={keys[0]} dropped=yes" in log, log
+        assert not os.path.exists(tdir)
+        assert sh(client, sid, "hostname")["stdout"].strip() == sid
+    finally:
+        client.destroy(sid)
+    assert wait_gone(os.path.join(daemon.state_dir, "sandboxes", sid))
+    assert not sandbox_qemu(sid)
+
+
 def sandbox_qemu(sid):
     """QEMU processes in the sandbox's cgroup."""
     found = []

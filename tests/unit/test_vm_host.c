@@ -1,5 +1,14 @@
-/* Host facts for the VM backend (src/backend/vm/host.c). */
+/* Host facts for the VM backend (src/backend/vm/host.c) and the upkeep of
+ * its template cache (src/backend/vm/cache.c). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/vm/cache.h"
 #include "backend/vm/host.h"
+#include "base/util.h"
 #include "test.h"
 
 static void cpuinfo(void)
@@ -24,4 +33,89 @@ static void this_host(void)
     CHECK(k == 0 || (k >= 100000 && k <= 10000000));
 }
 
-TEST_MAIN(TEST(cpuinfo), TEST(this_host))
+static char cache_dir[] = "/tmp/runra-test-vm-cache.XXXXXX";
+
+static void put(const char *name, int64_t mtime)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    close(fd);
+    struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+    CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+}
+
+static void put_dir(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
+    CHECK(mkdir(path, 0700) == 0);
+}
+
+static bool there(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", cache_dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static size_t prune(const char *keep, size_t kept)
+{
+    size_t gone = 99;
+    struct runra_err *e = NULL;
+    CHECK(vm_cache_prune(cache_dir, keep, kept, 1000, 600, &gone, &e) == 0 && !e);
+    return gone;
+}
+
+static void cache_prune(void)
+{
+    CHECK(mkdtemp(cache_dir) != NULL);
+    /* The first build: nothing but itself, nothing to prune. */
+    put_dir("a");
+    put("a/snap", 100);
+    put("a/disk", 1);
+    CHECK(prune("a", 3) == 0 && there("a/snap"));
+    /* Five templates used at 100..500; "a" (the oldest) is the one just
+     * built, so it stays whatever its time. */
+    const char *keys[] = {"b", "c", "d", "e"};
+    for (int i = 0; i < 4; i++) {
+        char n[16];
+        put_dir(keys[i]);
+        snprintf(n, sizeof(n), "%s/snap", keys[i]);
+        put(n, 100 * (i + 2));
+        snprintf(n, sizeof(n), "%s/disk", keys[i]);
+        put(n, 1);
+    }
+    put_dir("half");                   /* no snapshot: goes first */
+    put("old.wanted", 1000 - 700);     /* marks past their age */
+    put("old.failed", 1000 - 601);
+    put("new.wanted", 1000 - 10);
+    put("new.failed", 1000 - 10);
+    put("f00.snap", 999);              /* an older runrad's layout */
+    put("f00.disk", 999);
+    put_dir("build.x1");               /* what builds cut short left */
+    put("build.x1/disk.img", 1);
+    put_dir("k.new");
+    put("notes.txt", 1);               /* not the cache's: left alone */
+
+    CHECK(prune("a", 3) == 3);
+    CHECK(there("a/snap") && there("a/disk"));
+    CHECK(there("e/snap") && there("e/disk") && there("d/snap") && there("d/disk"));
+    CHECK(!there("c") && !there("b") && !there("half"));
+    CHECK(!there("old.wanted") && !there("old.failed"));
+    CHECK(there("new.wanted") && there("new.failed"));
+    CHECK(!there("f00.snap") && !there("f00.disk"));
+    CHECK(!there("build.x1") && !there("k.new") && there("notes.txt"));
+
+    /* Within the limit nothing goes; a missing dir is nothing to do. */
+    CHECK(prune("a", 3) == 0);
+    CHECK(prune("none", 16) == 0);
+    CHECK(there("a/snap") && there("d/snap") && there("e/snap"));
+    size_t gone = 99;
+    CHECK(vm_cache_prune("/nonexistent/runra-cache", "a", 1, 1000, 600, &gone, NULL) == 0 &&
+          gone == 0);
+    CHECK(rm_rf(cache_dir) == 0);
+}
+
+TEST_MAIN(TEST(cpuinfo), TEST(this_host), TEST(cache_prune))

@@ -17,6 +17,7 @@
 #include "backend/ns/cgroup.h"
 #include "backend/vm/argv.h"
 #include "base/err.h"
+#include "proto/msg.h"
 
 #define QEMU_PATH "/usr/bin/qemu-system-x86_64"
 #define KILL_TIMEOUT_MS 10000
@@ -38,11 +39,16 @@
 #define QMP_TIMEOUT_MS 10000
 #define RESTORE_TIMEOUT_MS 60000
 #define VM_DIR_MAX 1024
-#define TEMPLATE_DISK_MB 16
+/* Templates kept in the cache (each about the guest's used RAM, some
+ * 80 MiB); past that the least recently used go. A shape's mark, left by
+ * its first create, is forgotten after a week. */
+#define TEMPLATES_KEPT 16
+#define TEMPLATE_MARK_MAX_AGE_S (7 * 24 * 3600)
 
 /* What runrad knows of this host for VMs (vm.c). */
 struct vm_host_state {
-    pthread_mutex_t lock; /* preparation and root-disk builds */
+    pthread_mutex_t lock;      /* preparation and root-disk builds */
+    pthread_mutex_t tmpl_lock; /* the template cache (cache.h) */
     /* Shorter than PATH_MAX, so what is made from them always fits. */
     char cache[VM_DIR_MAX]; /* kernel, initramfs, root disks */
     char tools[VM_DIR_MAX]; /* where runra-vm-kernel and runra-vm-rootfs are */
@@ -104,6 +110,8 @@ struct vm_scratch {
 
 /* vm.c */
 int vm_prepare(struct runra_err **err);
+/* Copies size bytes of in to out (both at offset 0), leaving holes holes. */
+int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err);
 int vm_mkdir_owned(const char *path, mode_t mode, uid_t uid, struct runra_err **err);
 
 /* vm-launch.c */
@@ -112,12 +120,18 @@ int vm_launch(const struct launch *l, pid_t *ret_pid, int *ret_pidfd, struct run
 /* Connects to the channel QEMU listens on, watching the QEMU process. */
 int vm_chan_connect(const char *path, int pidfd, uint64_t deadline, int *ret,
                     struct runra_err **err);
+/* What VM_SETUP says (proto/msg.h), less the clock and seed. */
+struct vm_setup_args {
+    const char *id;
+    const char *workdir;
+    bool image;
+    enum vm_setup_kind kind;
+    const struct sandbox_resources *res; /* NULL: no limits */
+};
 /* The host's first frame on a connection: VM_SETUP. */
-int vm_send_setup(int fd, const char *id, const char *workdir, bool image, bool template_only,
-                  const struct sandbox_resources *res, struct runra_err **err);
+int vm_send_setup(int fd, const struct vm_setup_args *s, struct runra_err **err);
 /* Connects, says VM_SETUP and waits for HELLO. */
-int vm_handshake(const char *vmdir, int pidfd, const char *id, const char *workdir, bool image,
-                 bool template_only, const struct sandbox_resources *res, uint64_t timeout_ms,
+int vm_handshake(const char *vmdir, int pidfd, const struct vm_setup_args *s, uint64_t timeout_ms,
                  int *ret_fd, struct runra_err **err);
 /* Adds the tail of the guest console or QEMU's log to *err; returns r. */
 int vm_boot_error(const char *dir, const char *vmdir, int r, struct runra_err **err);
@@ -128,13 +142,27 @@ void vm_scratch_end(struct vm_scratch *sc);
 
 /* vm-snapshot.c */
 void vm_snapshot_path(const struct box *b, char *out, size_t n);
-/* QEMU from a snapshot (l->incoming_fd), its disk grown to disk_mb (0:
- * as it is), connected and set up: HELLO is its answer. */
-int vm_restore(const struct launch *l, uint64_t disk_mb, const char *workdir, bool image,
-               const struct sandbox_resources *res, pid_t *ret_pid, int *ret_pidfd, int *ret_fd,
-               struct runra_err **err);
-/* The template for this VM shape, made on first use. */
-int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, enum vm_accel accel,
-                    char *out, size_t n, struct runra_err **err);
+/* QEMU from a snapshot (l->incoming_fd), connected and set up as s says:
+ * HELLO is its answer. On failure *ret_bad_state (may be NULL) says
+ * whether the snapshot itself would not load. */
+int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret_pid,
+               int *ret_pidfd, int *ret_fd, bool *ret_bad_state, struct runra_err **err);
+/* A template (cache.h), open: its saved VM and its disk. */
+struct vm_template {
+    char key[25];
+    int snap_fd;
+    int disk_fd;
+    dev_t snap_dev; /* which snapshot file it was, for vm_template_drop */
+    ino_t snap_ino;
+};
+/* The template for this VM shape (its root disk, RAM, vCPUs, disk size):
+ * 0 with *ret open, made now on the shape's second create; 1 on its first,
+ * or while a failed build is recent (boot instead); or an error. */
+int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                    struct vm_template *ret, struct runra_err **err);
+void vm_template_close(struct vm_template *t);
+/* Removes a template whose snapshot did not load (if no other has
+ * replaced it meanwhile); a later create makes it again. */
+void vm_template_drop(const struct vm_template *t);
 int vm_suspend(struct box *b, struct runra_err **err);
 int vm_resume(struct box *b, int *ret_fd, struct runra_err **err);

@@ -100,17 +100,16 @@ int vm_chan_connect(const char *path, int pidfd, uint64_t deadline, int *ret,
 }
 
 /* The host's first frame on a connection: VM_SETUP. */
-int vm_send_setup(int fd, const char *id, const char *workdir, bool image, bool template_only,
-                      const struct sandbox_resources *res, struct runra_err **err)
+int vm_send_setup(int fd, const struct vm_setup_args *s, struct runra_err **err)
 {
-    struct vm_setup_msg m = {.image = image, .template_only = template_only};
-    if (res) {
-        m.memory_mb = res->memory_mb;
-        m.pids = res->pids;
-        m.cpu_milli = (uint32_t)(res->cpu * 1000 + 0.5);
+    struct vm_setup_msg m = {.image = s->image, .kind = s->kind};
+    if (s->res) {
+        m.memory_mb = s->res->memory_mb;
+        m.pids = s->res->pids;
+        m.cpu_milli = (uint32_t)(s->res->cpu * 1000 + 0.5);
     }
-    snprintf(m.hostname, sizeof(m.hostname), "%s", id);
-    snprintf(m.workdir, sizeof(m.workdir), "%s", workdir);
+    snprintf(m.hostname, sizeof(m.hostname), "%s", s->id);
+    snprintf(m.workdir, sizeof(m.workdir), "%s", s->workdir);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -275,9 +274,8 @@ int vm_boot_error(const char *dir, const char *vmdir, int r, struct runra_err **
 }
 
 /* Connects to the guest's channel, says VM_SETUP and waits for HELLO. */
-int vm_handshake(const char *vmdir, int pidfd, const char *id, const char *workdir,
-                     bool image, bool template_only, const struct sandbox_resources *res,
-                     uint64_t timeout_ms, int *ret_fd, struct runra_err **err)
+int vm_handshake(const char *vmdir, int pidfd, const struct vm_setup_args *s, uint64_t timeout_ms,
+                 int *ret_fd, struct runra_err **err)
 {
     char chan[PATH_MAX];
     snprintf(chan, sizeof(chan), "%s/chan.sock", vmdir);
@@ -285,7 +283,7 @@ int vm_handshake(const char *vmdir, int pidfd, const char *id, const char *workd
     _cleanup_close_ int fd = -1;
     int r = vm_chan_connect(chan, pidfd, deadline, &fd, err);
     if (r >= 0)
-        r = vm_send_setup(fd, id, workdir, image, template_only, res, err);
+        r = vm_send_setup(fd, s, err);
     if (r >= 0)
         r = ns_sock_first_frame(fd, pidfd, deadline, err);
     if (r < 0)
@@ -342,8 +340,8 @@ int vm_boot_probe(enum vm_accel accel, uint64_t timeout_ms, struct runra_err **e
                            .incoming_fd = -1};
         r = vm_launch(&l, &sc.pid, &sc.pidfd, err);
     }
-    if (r >= 0 && (r = vm_handshake(sc.vmdir, sc.pidfd, "probe", "/", false, true, NULL,
-                                 timeout_ms, &sc.fd, err)) < 0)
+    struct vm_setup_args setup = {.id = "probe", .workdir = "/", .kind = VM_SETUP_PROBE};
+    if (r >= 0 && (r = vm_handshake(sc.vmdir, sc.pidfd, &setup, timeout_ms, &sc.fd, err)) < 0)
         vm_boot_error(sc.dir, sc.vmdir, r, err);
     vm_scratch_end(&sc);
     return r;

@@ -11,13 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/ns/disk.h"
 #include "backend/ns/handshake.h"
 #include "backend/ns/spawn.h"
+#include "backend/vm/cache.h"
 #include "backend/vm/qmp.h"
 #include "backend/vm/vm.h"
 #include "base/log.h"
@@ -241,12 +244,12 @@ int vm_suspend(struct box *b, struct runra_err **err)
 }
 
 /* QEMU started as l says from the snapshot open as l->incoming_fd; once it
- * has loaded, the disk is told its size (a template's was another), the
- * channel connected, the guest let go and VM_SETUP said: HELLO is its
- * answer. */
-int vm_restore(const struct launch *l, uint64_t disk_mb, const char *workdir, bool image,
-                   const struct sandbox_resources *res, pid_t *ret_pid, int *ret_pidfd,
-                   int *ret_fd, struct runra_err **err)
+ * has loaded, the channel connected, the guest let go and VM_SETUP said:
+ * HELLO is its answer. *ret_bad_state (may be NULL) says, on failure,
+ * whether it was the snapshot's fault: QEMU started, then gave up on it
+ * before it had loaded. */
+int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret_pid,
+               int *ret_pidfd, int *ret_fd, bool *ret_bad_state, struct runra_err **err)
 {
     char chan[PATH_MAX], qmp[PATH_MAX];
     snprintf(chan, sizeof(chan), "%s/chan.sock", l->vmdir);
@@ -274,18 +277,17 @@ int vm_restore(const struct launch *l, uint64_t disk_mb, const char *workdir, bo
         else
             usleep(2000);
     }
-    if (r >= 0 && disk_mb) {
-        char args[96];
-        snprintf(args, sizeof(args), "{\"device\":\"disk1\",\"size\":%llu}",
-                 (unsigned long long)disk_mb << 20);
-        r = qmp_exec(q, "block_resize", args, -1, NULL, err);
+    if (r < 0 && pidfd >= 0 && ret_bad_state) {
+        /* Exited, or on its way out (it may have closed QMP first). */
+        struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+        *ret_bad_state = poll(&pf, 1, 2000) == 1;
     }
     /* Connected before the guest runs again, so the first thing it reads
      * is this host's VM_SETUP. */
     if (r >= 0)
         r = vm_chan_connect(chan, pidfd, now_ms() + QMP_TIMEOUT_MS, &fd, err);
     if (r >= 0)
-        r = vm_send_setup(fd, l->id, workdir, image, false, res, err);
+        r = vm_send_setup(fd, s, err);
     if (r >= 0)
         r = qmp_exec(q, "cont", NULL, -1, NULL, err);
     if (r >= 0)
@@ -308,22 +310,30 @@ int vm_restore(const struct launch *l, uint64_t disk_mb, const char *workdir, bo
     return 0;
 }
 
-/* A template: a VM of this root disk, RAM and vCPUs booted once and saved
- * right after runra-init answered, before any root was made; creates
- * restore it with their own disk and identity. Kept in cache/templates,
- * named after everything the saved state depends on. */
-static int template_path(const char *root, uint64_t guest_mb, unsigned vcpus, enum vm_accel accel,
-                         char *out, size_t n)
+/* A template: a VM of this root disk, RAM, vCPUs and disk size booted
+ * once, its root made (the image disk and a new sandbox disk mounted under
+ * the overlay, the cgroup), and saved with that disk. A create copies the
+ * disk, restores the VM and has the guest take its identity and limits.
+ * Kept in cache/templates/KEY (cache.h), KEY named after everything the
+ * saved state depends on: the guest's page cache holds the root disk's
+ * blocks, so a root disk built again at the same path is another
+ * template. Builds and uses are under vm_host.tmpl_lock and, for runrads
+ * sharing the cache, an flock of templates/.lock. */
+static int template_key(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                        char key[25])
 {
-    struct stat kst = {0}, ist = {0};
+    struct stat kst = {0}, ist = {0}, rst = {0};
     char kernel[PATH_MAX + 16];
     snprintf(kernel, sizeof(kernel), "%s/vmlinux", vm_host.kernel_dir);
     stat(kernel, &kst);
     stat(vm_host.initrd, &ist);
-    char id[160];
-    snprintf(id, sizeof(id), "|%llu|%u|%d|%lld.%ld|%lld|nic|", (unsigned long long)guest_mb, vcpus,
-             (int)accel, (long long)kst.st_mtim.tv_sec, kst.st_mtim.tv_nsec,
-             (long long)ist.st_mtim.tv_sec);
+    stat(root, &rst);
+    char id[256];
+    snprintf(id, sizeof(id), "|%llu|%u|%llu|%d|%lld.%ld|%lld|%llu|%llu|%lld.%ld|%lld|rooted|",
+             (unsigned long long)guest_mb, vcpus, (unsigned long long)disk_mb, (int)vm_host.accel,
+             (long long)kst.st_mtim.tv_sec, kst.st_mtim.tv_nsec, (long long)ist.st_mtim.tv_sec,
+             (unsigned long long)rst.st_dev, (unsigned long long)rst.st_ino,
+             (long long)rst.st_mtim.tv_sec, rst.st_mtim.tv_nsec, (long long)rst.st_size);
     struct sha256 c;
     uint8_t dg[SHA256_LEN];
     sha256_init(&c);
@@ -331,69 +341,223 @@ static int template_path(const char *root, uint64_t guest_mb, unsigned vcpus, en
     sha256_update(&c, id, strlen(id));
     sha256_update(&c, vm_host.initrd, strlen(vm_host.initrd));
     sha256_final(&c, dg);
-    char hex[25];
     for (size_t i = 0; i < 12; i++)
-        snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-    int k = snprintf(out, n, "%s/templates/%s.snap", vm_host.cache, hex);
-    return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+        snprintf(key + 2 * i, 3, "%02x", dg[i]);
+    return 0;
 }
 
+/* The template's disk as its build VM left it, checked on an fd (the
+ * build's vm dir is QEMU's, as is anything in it) and copied into the
+ * cache: to's copy is runrad's own. */
+static int template_take_disk(const char *from, const char *to, uint64_t disk_mb,
+                              struct runra_err **err)
+{
+    _cleanup_close_ int in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (in < 0)
+        return err_sys(err, errno, "open %s", from);
+    if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+        (uint64_t)st.st_size != disk_mb << 20)
+        return err_set(err, EIO, "the template's disk %s is not the disk it was given", from);
+    _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (out < 0)
+        return err_sys(err, errno, "create %s", to);
+    int r = vm_sparse_copy(in, out, disk_mb << 20, err);
+    if (r >= 0 && fsync(out) < 0)
+        r = err_sys(err, errno, "write %s", to);
+    return r;
+}
 
-static int template_build(const char *root, uint64_t guest_mb, unsigned vcpus,
-                          enum vm_accel accel, const char *out, struct runra_err **err)
+/* Boots the template's VM, has it make its root, saves it; published as
+ * dir/KEY by renaming dir/KEY.new, so a template there is whole. */
+static int template_build(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                          const char *dir, const char *key, struct runra_err **err)
 {
     struct vm_scratch sc;
     struct sandbox_resources res = {.cpu = vcpus + 1, .memory_mb = guest_mb + VMM_OVERHEAD_MB,
                                     .pids = VMM_PIDS};
     struct qmp_conn *q = NULL;
-    char disk[sizeof(sc.vmdir) + 16];
+    char disk[sizeof(sc.vmdir) + 16], snap[sizeof(sc.dir) + 16];
     int r = vm_scratch_begin("templates/build.XXXXXX", &res, &sc, err);
     if (r >= 0) {
         snprintf(disk, sizeof(disk), "%s/disk.img", sc.vmdir);
-        if ((r = ns_disk_format(vm_host.mkfs, disk, TEMPLATE_DISK_MB, 0, err)) >= 0 &&
+        snprintf(snap, sizeof(snap), "%s/snap", sc.dir);
+        if ((r = ns_disk_format(vm_host.mkfs, disk, disk_mb, 0, err)) >= 0 &&
             chown(disk, sc.uid, sc.uid) < 0)
             r = err_sys(err, errno, "chown %s", disk);
     }
     if (r >= 0) {
         struct launch l = {.id = "template", .dir = sc.dir, .vmdir = sc.vmdir, .root_img = root,
-                           .uid_base = sc.uid, .accel = accel, .vcpus = vcpus,
+                           .uid_base = sc.uid, .accel = vm_host.accel, .vcpus = vcpus,
                            .memory_mb = guest_mb, .cg = sc.cg, .incoming_fd = -1};
         r = vm_launch(&l, &sc.pid, &sc.pidfd, err);
     }
-    if (r >= 0 && (r = vm_handshake(sc.vmdir, sc.pidfd, "template", "/", false, true, NULL,
-                                 accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS,
-                                 &sc.fd, err)) < 0)
+    struct vm_setup_args setup = {.id = "template", .workdir = "/", .kind = VM_SETUP_TEMPLATE};
+    if (r >= 0 &&
+        (r = vm_handshake(sc.vmdir, sc.pidfd, &setup,
+                          vm_host.accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS,
+                          &sc.fd, err)) < 0)
         vm_boot_error(sc.dir, sc.vmdir, r, err);
     if (r >= 0)
         r = qmp_open(sc.vmdir, sc.pidfd, &q, err);
-    if (r >= 0 && (r = snapshot_to(q, out, err)) >= 0)
+    if (r >= 0 && (r = snapshot_to(q, snap, err)) >= 0)
         qmp_quit(q, sc.pidfd, "template");
     if (q)
         qmp_close(q);
+    /* QEMU is gone: its disk is as the snapshot saw it. */
+    char tmp[VM_DIR_MAX + 64], final[VM_DIR_MAX + 64], path[VM_DIR_MAX + 80];
+    snprintf(tmp, sizeof(tmp), "%s/%s.new", dir, key);
+    snprintf(final, sizeof(final), "%s/%s", dir, key);
+    if (r >= 0) {
+        rm_rf(tmp);
+        if (mkdir(tmp, 0700) < 0)
+            r = err_sys(err, errno, "create %s", tmp);
+    }
+    if (r >= 0) {
+        snprintf(path, sizeof(path), "%s/disk", tmp);
+        r = template_take_disk(disk, path, disk_mb, err);
+    }
+    if (r >= 0) {
+        snprintf(path, sizeof(path), "%s/snap", tmp);
+        if (rename(snap, path) < 0)
+            r = err_sys(err, errno, "save %s", path);
+    }
+    if (r >= 0) {
+        rm_rf(final);
+        if (rename(tmp, final) < 0)
+            r = err_sys(err, errno, "save %s", final);
+    }
+    if (r < 0)
+        rm_rf(tmp);
     vm_scratch_end(&sc);
     return r;
 }
 
-/* The template for this VM shape, made on first use; 0 with *out set, or
- * an error (the create then boots cold). */
-int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, enum vm_accel accel,
-                        char *out, size_t n, struct runra_err **err)
+/* Takes the cache's lock for this runrad (tmpl_lock) and for others that
+ * share the cache (an flock); *ret_fd holds the latter. */
+static int templates_lock(const char *dir, int *ret_fd, struct runra_err **err)
 {
-    if (template_path(root, guest_mb, vcpus, accel, out, n) < 0)
-        return err_set(err, ENAMETOOLONG, "template path too long");
-    pthread_mutex_lock(&vm_host.lock);
-    int r = 0;
-    if (access(out, R_OK) < 0) {
-        char dir[VM_DIR_MAX + 16];
-        snprintf(dir, sizeof(dir), "%s/templates", vm_host.cache);
-        uint64_t t0 = now_ms();
-        if ((r = mkdir_p(dir, 0700)) < 0)
-            err_sys(err, r, "create %s", dir);
-        else if ((r = template_build(root, guest_mb, vcpus, accel, out, err)) >= 0)
-            log_info("event=vm.template path=%s ms=%llu", out, (unsigned long long)(now_ms() - t0));
+    pthread_mutex_lock(&vm_host.tmpl_lock);
+    char path[VM_DIR_MAX + 32];
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    int r = mkdir_p(dir, 0700);
+    int fd = r < 0 ? r : open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        pthread_mutex_unlock(&vm_host.tmpl_lock);
+        return err_sys(err, r < 0 ? r : errno, "open %s", path);
     }
-    pthread_mutex_unlock(&vm_host.lock);
+    while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+        ;
+    *ret_fd = fd;
+    return 0;
+}
+
+static void templates_unlock(int fd)
+{
+    close(fd); /* and so its flock */
+    pthread_mutex_unlock(&vm_host.tmpl_lock);
+}
+
+/* Opens dir/KEY's snapshot and disk, a disk of disk_mb; *t's fds. */
+static int template_open(const char *dir, const char *key, uint64_t disk_mb,
+                         struct vm_template *t, struct runra_err **err)
+{
+    char path[VM_DIR_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s/snap", dir, key);
+    t->snap_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    snprintf(path, sizeof(path), "%s/%s/disk", dir, key);
+    t->disk_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (t->snap_fd < 0 || t->disk_fd < 0 || fstat(t->disk_fd, &st) < 0 ||
+        !S_ISREG(st.st_mode) || (uint64_t)st.st_size != disk_mb << 20 ||
+        fstat(t->snap_fd, &st) < 0) {
+        vm_template_close(t);
+        return err_set(err, ENOENT, "no whole template %s", key);
+    }
+    t->snap_dev = st.st_dev;
+    t->snap_ino = st.st_ino;
+    snprintf(path, sizeof(path), "%s/%s/snap", dir, key);
+    utimensat(AT_FDCWD, path, NULL, 0); /* used now: pruned last */
+    return 0;
+}
+
+void vm_template_close(struct vm_template *t)
+{
+    if (t->snap_fd >= 0)
+        close(t->snap_fd);
+    if (t->disk_fd >= 0)
+        close(t->disk_fd);
+    t->snap_fd = t->disk_fd = -1;
+}
+
+/* Past a failed build, none for this long; the create boots instead. */
+#define TEMPLATE_RETRY_S 3600
+
+int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                    struct vm_template *ret, struct runra_err **err)
+{
+    struct vm_template t = {.snap_fd = -1, .disk_fd = -1};
+    char dir[VM_DIR_MAX + 16], mark[VM_DIR_MAX + 48], failed[VM_DIR_MAX + 48];
+    template_key(root, guest_mb, vcpus, disk_mb, t.key);
+    snprintf(dir, sizeof(dir), "%s/templates", vm_host.cache);
+    snprintf(mark, sizeof(mark), "%s/%s.wanted", dir, t.key);
+    snprintf(failed, sizeof(failed), "%s/%s.failed", dir, t.key);
+    int lock, r = templates_lock(dir, &lock, err);
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (template_open(dir, t.key, disk_mb, &t, NULL) == 0) {
+        r = 0;
+    } else if (stat(failed, &st) == 0 && time(NULL) - st.st_mtim.tv_sec < TEMPLATE_RETRY_S) {
+        r = 1;
+    } else if (access(mark, F_OK) < 0) {
+        int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        r = 1;
+    } else {
+        uint64_t t0 = now_ms();
+        unlink(failed);
+        r = template_build(root, guest_mb, vcpus, disk_mb, dir, t.key, err);
+        if (r >= 0) {
+            log_info("event=vm.template key=%s ms=%llu", t.key,
+                     (unsigned long long)(now_ms() - t0));
+            unlink(mark);
+            size_t pruned = 0;
+            _cleanup_err_ struct runra_err *pe = NULL;
+            if (vm_cache_prune(dir, t.key, TEMPLATES_KEPT, time(NULL), TEMPLATE_MARK_MAX_AGE_S,
+                               &pruned, &pe) < 0)
+                log_warn("event=vm.template_prune err=\"%s\"", pe && pe->msg ? pe->msg : "");
+            else if (pruned)
+                log_info("event=vm.template_prune removed=%zu", pruned);
+            r = template_open(dir, t.key, disk_mb, &t, err);
+        } else {
+            int fd = open(failed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    templates_unlock(lock);
+    if (r == 0)
+        *ret = t;
     return r;
+}
+
+void vm_template_drop(const struct vm_template *t)
+{
+    char dir[VM_DIR_MAX + 16], path[VM_DIR_MAX + 64];
+    snprintf(dir, sizeof(dir), "%s/templates", vm_host.cache);
+    int lock;
+    if (templates_lock(dir, &lock, NULL) < 0)
+        return;
+    /* Only the template that failed: not one built since by another. */
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s/snap", dir, t->key);
+    if (stat(path, &st) == 0 && st.st_dev == t->snap_dev && st.st_ino == t->snap_ino) {
+        snprintf(path, sizeof(path), "%s/%s", dir, t->key);
+        rm_rf(path);
+    }
+    templates_unlock(lock);
 }
 
 /* Resume: QEMU again, as it was started, from dir/snapshot. */
@@ -421,7 +585,9 @@ int vm_resume(struct box *b, int *ret_fd, struct runra_err **err)
     };
     pid_t pid;
     int pidfd;
-    r = vm_restore(&l, 0, "/workspace", false, NULL, &pid, &pidfd, ret_fd, err);
+    /* The guest has its root and identity: this only sets its clock. */
+    struct vm_setup_args setup = {.id = b->id, .workdir = "/workspace"};
+    r = vm_restore(&l, &setup, &pid, &pidfd, ret_fd, NULL, err);
     if (r < 0)
         return err_prefix(err, "resume");
     unlink(final);

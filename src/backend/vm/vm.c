@@ -35,7 +35,8 @@
 #include "base/sha256.h"
 #include "base/util.h"
 
-struct vm_host_state vm_host = {.lock = PTHREAD_MUTEX_INITIALIZER};
+struct vm_host_state vm_host = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                .tmpl_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int box_save(const struct box *b, struct runra_err **err);
 
@@ -301,6 +302,95 @@ static int dir_clean(const char *dir, bool keep_disk)
     return ret;
 }
 
+static int pwrite_all(int fd, const char *buf, size_t len, off_t pos)
+{
+    while (len > 0) {
+        ssize_t w = pwrite(fd, buf, len, pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        buf += w;
+        len -= (size_t)w;
+        pos += w;
+    }
+    return 0;
+}
+
+/* Copies [pos, end) of in to out at the same offsets: copy_file_range,
+ * or read and write where the kernel will not (another filesystem). */
+static int copy_range(int in, int out, off_t pos, off_t end, struct runra_err **err)
+{
+    bool plain = false;
+    char buf[64 * 1024];
+    while (pos < end) {
+        size_t want = (size_t)(end - pos);
+        ssize_t n;
+        if (!plain) {
+            loff_t src = pos, dst = pos;
+            n = copy_file_range(in, &src, out, &dst, want, 0);
+            if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+                          errno == EINVAL)) {
+                plain = true;
+                continue;
+            }
+        } else {
+            n = pread(in, buf, want < sizeof(buf) ? want : sizeof(buf), pos);
+            int w = n > 0 ? pwrite_all(out, buf, (size_t)n, pos) : 0;
+            if (w < 0)
+                return err_sys(err, w, "write a disk copy");
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_sys(err, errno, "copy a disk");
+        if (n == 0)
+            return err_set(err, EIO, "a disk ended early");
+        pos += n;
+    }
+    return 0;
+}
+
+int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err)
+{
+    for (off_t pos = 0; pos < (off_t)size;) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) /* no data past pos */
+            break;
+        off_t hole = data < 0 ? -1 : lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            return err_sys(err, errno, "read a disk");
+        if (hole > (off_t)size)
+            hole = (off_t)size;
+        int r = copy_range(in, out, data, hole, err);
+        if (r < 0)
+            return r;
+        pos = hole;
+    }
+    if (ftruncate(out, (off_t)size) < 0)
+        return err_sys(err, errno, "size a disk copy");
+    return 0;
+}
+
+/* A sandbox disk from a template's (open as from, a disk of disk_mb). */
+static int disk_from_template(int from, const char *to, uint64_t disk_mb, struct runra_err **err)
+{
+    _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0)
+        return err_sys(err, errno, "create %s", to);
+    int r = vm_sparse_copy(from, out, disk_mb << 20, err);
+    if (r < 0)
+        unlink(to);
+    return r;
+}
+
+/* The sandbox's new disk, made for a cold boot. */
+static int disk_new(const char *disk, uint64_t disk_mb, uint32_t uid, struct runra_err **err)
+{
+    int r = ns_disk_format(vm_host.mkfs, disk, disk_mb, 0, err);
+    return r < 0 ? r : disk_own(disk, uid, err);
+}
+
 static int vm_create(const struct backend_create_args *a, struct box **ret, int *ret_fd,
                      struct runra_err **err)
 {
@@ -331,15 +421,6 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
         box_free(b);
         return -ENOMEM;
     }
-    char disk[PATH_MAX];
-    snprintf(disk, sizeof(disk), "%s/disk.img", b->vmdir);
-    r = vm_mkdir_owned(b->vmdir, 0700, a->uid_base, err);
-    /* A persisted sandbox starts again on the disk it left (its uid range
-     * may be another now). */
-    if (r >= 0 && !a->reuse_disk)
-        r = ns_disk_format(vm_host.mkfs, disk, spec->resources.disk_mb, 0, err);
-    if (r >= 0)
-        r = disk_own(disk, a->uid_base, err);
     /* QEMU's cgroup: the guest's RAM plus QEMU's own, its vCPUs' time.
      * The guest has memoryMb for the sandbox's processes (its own cgroup
      * holds them to that) and a little more for its kernel. */
@@ -355,6 +436,31 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
         cpus = 1;
     if (cpus > VM_VCPUS_MAX)
         cpus = VM_VCPUS_MAX;
+    uint64_t disk_mb = spec->resources.disk_mb;
+    char disk[PATH_MAX];
+    snprintf(disk, sizeof(disk), "%s/disk.img", b->vmdir);
+    r = vm_mkdir_owned(b->vmdir, 0700, a->uid_base, err);
+    /* From the template of this shape (made on its second create) with a
+     * copy of its disk, else a boot on a new disk. A persisted sandbox
+     * starts again on the disk it left (its uid range may be another
+     * now), by a boot. */
+    struct vm_template tmpl = {.snap_fd = -1, .disk_fd = -1};
+    bool from_template = false;
+    if (r >= 0 && vm_host.templates && !a->reuse_disk) {
+        _cleanup_err_ struct runra_err *te = NULL;
+        int t = vm_template_get(root, guest_mb, (unsigned)cpus, disk_mb, &tmpl, &te);
+        if (t == 0 && (t = disk_from_template(tmpl.disk_fd, disk, disk_mb, &te)) >= 0)
+            t = disk_own(disk, a->uid_base, &te);
+        from_template = t == 0;
+        if (t < 0) {
+            unlink(disk);
+            log_warn("event=vm.template_unused sandbox=%s err=\"%s\"", a->id,
+                     te && te->msg ? te->msg : "no template");
+        }
+    }
+    if (r >= 0 && !from_template)
+        r = a->reuse_disk ? disk_own(disk, a->uid_base, err)
+                          : disk_new(disk, disk_mb, a->uid_base, err);
     struct sandbox_resources res = spec->resources;
     res.memory_mb = guest_mb + VMM_OVERHEAD_MB;
     res.pids = VMM_PIDS;
@@ -381,33 +487,40 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
         r = -ENOMEM;
     if (r >= 0)
         r = box_save(b, err);
-    const char *workdir = spec->workdir ? spec->workdir : "/workspace";
-    /* From the template of this shape (made on first use), else a boot. */
-    char tmpl[PATH_MAX];
+    struct vm_setup_args setup = {
+        .id = a->id,
+        .workdir = spec->workdir ? spec->workdir : "/workspace",
+        .image = a->layers_dir != NULL,
+        .kind = VM_SETUP_SANDBOX,
+        .res = &spec->resources,
+    };
     bool restored = false;
-    if (r >= 0 && vm_host.templates) {
+    if (r >= 0 && from_template) {
         _cleanup_err_ struct runra_err *te = NULL;
-        int t = vm_template_get(root, guest_mb, l.vcpus, l.accel, tmpl, sizeof(tmpl), &te);
-        int snap = t >= 0 ? open(tmpl, O_RDONLY | O_CLOEXEC) : -1;
-        if (snap >= 0) {
-            l.incoming_fd = snap;
-            t = vm_restore(&l, spec->resources.disk_mb, workdir, a->layers_dir != NULL,
-                        &spec->resources, &b->pid, &b->pidfd, &fd, &te);
-            close(snap);
-            l.incoming_fd = -1;
-            restored = t >= 0;
+        bool bad_state = false;
+        l.incoming_fd = tmpl.snap_fd;
+        restored = vm_restore(&l, &setup, &b->pid, &b->pidfd, &fd, &bad_state, &te) >= 0;
+        l.incoming_fd = -1;
+        if (!restored) {
+            /* A template whose state does not load is made again later;
+             * the guest may have written to the copy: a boot gets a new
+             * disk. */
+            log_warn("event=vm.template_unused sandbox=%s template=%s dropped=%s err=\"%s\"",
+                     a->id, tmpl.key, bad_state ? "yes" : "no",
+                     te && te->msg ? te->msg : "restore failed");
+            if (bad_state)
+                vm_template_drop(&tmpl);
+            unlink(disk);
+            r = disk_new(disk, disk_mb, a->uid_base, err);
         }
-        if (!restored)
-            log_warn("event=vm.template_unused sandbox=%s err=\"%s\"", a->id,
-                     te && te->msg ? te->msg : "no template");
     }
+    vm_template_close(&tmpl);
     if (r >= 0 && !restored)
         r = vm_launch(&l, &b->pid, &b->pidfd, err);
     if (r >= 0 && !restored) {
-        r = vm_handshake(b->vmdir, b->pidfd, a->id, workdir, a->layers_dir != NULL, false,
-                      &spec->resources,
-                      vm_host.accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS,
-                      &fd, err);
+        r = vm_handshake(b->vmdir, b->pidfd, &setup,
+                         vm_host.accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS,
+                         &fd, err);
         if (r < 0)
             vm_boot_error(a->dir, b->vmdir, r, err);
     }
@@ -423,6 +536,7 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
         box_free(b);
         return r;
     }
+    log_info("event=vm.started sandbox=%s from=%s", a->id, restored ? tmpl.key : "boot");
     *ret = b;
     *ret_fd = fd;
     return 0;
@@ -598,7 +712,7 @@ static int vm_reattach(const struct backend_reattach_args *a, struct box **ret, 
     uint64_t deadline = now_ms() + 10000;
     r = vm_chan_connect(chan, b->pidfd, deadline, &fd, err);
     if (r >= 0)
-        r = vm_send_setup(fd, a->id, "/workspace", false, false, NULL, err);
+        r = vm_send_setup(fd, &(struct vm_setup_args){.id = a->id, .workdir = "/workspace"}, err);
     /* A frozen guest answers once thawed; the manager reads that HELLO. */
     if (r >= 0 && !frozen)
         r = ns_sock_first_frame(fd, b->pidfd, deadline, err);
