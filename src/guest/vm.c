@@ -336,27 +336,42 @@ static int make_cgroup(struct runra_err **err)
     return 0;
 }
 
-/* The sandbox's limits. The guest's RAM is a little more than memoryMb,
- * for its kernel; the cgroup holds the sandbox's processes to memoryMb. */
+/* The limits written last: a template's restores start from the
+ * template's (those of the create that made it), and write only what
+ * differs. */
+static struct {
+    bool valid;
+    uint64_t memory_mb, pids;
+    uint32_t cpu_milli;
+} limits;
+
+/* The sandbox's limits (0: none). The guest's RAM is a little more than
+ * memoryMb, for its kernel; the cgroup holds the sandbox's processes to
+ * memoryMb. */
 static int set_limits(const struct vm_setup_msg *m, struct runra_err **err)
 {
     int r;
     char v[64];
-    if (m->memory_mb) {
+    if (!limits.valid || m->memory_mb != limits.memory_mb) {
         snprintf(v, sizeof(v), "%llu", (unsigned long long)m->memory_mb << 20);
-        if ((r = cg_write("memory.max", v, err)) < 0 || (r = cg_write("memory.swap.max", "0", err)) < 0)
+        if ((r = cg_write("memory.max", m->memory_mb ? v : "max", err)) < 0 ||
+            (r = cg_write("memory.swap.max", m->memory_mb ? "0" : "max", err)) < 0)
             return r;
     }
-    if (m->pids) {
+    if (!limits.valid || m->pids != limits.pids) {
         snprintf(v, sizeof(v), "%llu", (unsigned long long)m->pids);
-        if ((r = cg_write("pids.max", v, err)) < 0)
+        if ((r = cg_write("pids.max", m->pids ? v : "max", err)) < 0)
             return r;
     }
-    if (m->cpu_milli) {
+    if (!limits.valid || m->cpu_milli != limits.cpu_milli) {
         snprintf(v, sizeof(v), "%u 100000", m->cpu_milli * 100);
-        if ((r = cg_write("cpu.max", v, err)) < 0)
+        if ((r = cg_write("cpu.max", m->cpu_milli ? v : "max 100000", err)) < 0)
             return r;
     }
+    limits.valid = true;
+    limits.memory_mb = m->memory_mb;
+    limits.pids = m->pids;
+    limits.cpu_milli = m->cpu_milli;
     return 0;
 }
 
@@ -382,9 +397,9 @@ uint64_t vm_oom_kills(void)
 /* A template's restores find in the guest's page cache what a first
  * command reads: the image's shell, dynamic loader and C library, read
  * now by running `sh -c true` once (an image without a shell just has
- * nothing cached). In a session of its own with no signal blocked, and
- * given WARM_TIMEOUT_MS: then it and what it started are killed, so no
- * process of it is in the template. */
+ * nothing cached). In a session of its own with no signal blocked, given
+ * WARM_TIMEOUT_MS; then every process but runra-init is killed, so none
+ * of it is in the template. */
 #define WARM_TIMEOUT_MS 10000
 static void warm_page_cache(void)
 {
@@ -408,15 +423,20 @@ static void warm_page_cache(void)
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
             break;
-        if (now_ms() >= deadline) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, &st, 0);
+        if (now_ms() >= deadline)
             break;
-        }
         usleep(5000);
     }
-    /* Whatever it left in its session goes too (and is reaped by the loop). */
-    kill(-pid, SIGKILL);
+    /* Whatever it left goes too, wherever it went (a template's guest
+     * runs nothing but runra-init), and is reaped here. */
+    kill(-1, SIGKILL);
+    for (uint64_t deadline = now_ms() + WARM_TIMEOUT_MS; now_ms() < deadline;) {
+        pid_t w = waitpid(-1, &st, WNOHANG);
+        if (w < 0 && errno == ECHILD)
+            break;
+        if (w <= 0)
+            usleep(2000);
+    }
 }
 
 int vm_setup_apply(const struct vm_setup_msg *m, const char **workdir, struct runra_err **err)
@@ -436,10 +456,10 @@ int vm_setup_apply(const struct vm_setup_msg *m, const char **workdir, struct ru
             return r;
         vm.rooted = true;
         /* A template's: its /etc files are then the sandbox disk's own, so
-         * each restore rewrites them in place; and written out now, not by
-         * each restore. */
+         * each restore rewrites them in place, and its limits are likely
+         * those of its restores; written out now, not by each restore. */
         if (m->kind == VM_SETUP_TEMPLATE) {
-            if ((r = name_root(m, err)) < 0)
+            if ((r = name_root(m, err)) < 0 || (r = set_limits(m, err)) < 0)
                 return r;
             warm_page_cache();
             sync();

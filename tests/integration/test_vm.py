@@ -284,32 +284,38 @@ def test_template_restores_are_separate_sandboxes(client, daemon):
         assert started_from(log_since(daemon, pos), first) == "boot"
         assert len(marks()) == 1 and marks()[0].endswith(".wanted"), marks()
         assert templates_of(48) == []
+        # The fourth differs in limits only: the same shape (1 vCPU), so the
+        # same template, whose guest holds the second's limits.
         sids += [client.create(TEMPLATE_SPEC)["id"] for _ in range(2)]
+        sids.append(client.create({"resources": {**TEMPLATE_SPEC["resources"], "pids": 50,
+                                                 "cpu": 0.5}})["id"])
         keys = templates_of(48)
         assert len(keys) == 1 and marks() == [], (keys, marks())
         log = log_since(daemon, pos)
-        assert started_from(log, sids[1]) == keys[0] and started_from(log, sids[2]) == keys[0]
+        assert [started_from(log, sid) for sid in sids[1:]] == [keys[0]] * 3
         assert log.count(f"event=vm.template key={keys[0]} ") == 1
         # The template is runrad's: root's, read-only; each disk a copy.
         tdisk = os.stat(os.path.join(TEMPLATES, keys[0], "disk"))
         assert tdisk.st_uid == 0 and tdisk.st_mode & 0o777 == 0o400
         disks = [os.stat(vm_disk(daemon, sid)) for sid in sids]
-        assert len({d.st_ino for d in disks} | {tdisk.st_ino}) == 4
+        assert len({d.st_ino for d in disks} | {tdisk.st_ino}) == 5
         assert all(d.st_uid != 0 for d in disks)
 
         rand = set()
-        for sid in sids:
+        for sid, want_pids, want_cpu in zip(sids, ["96"] * 3 + ["50"],
+                                            ["100000 100000"] * 3 + ["50000 100000"]):
             out = sh(client, sid, "hostname; cat /etc/hostname; grep -c \"$(hostname)\" /etc/hosts; "
-                                  "pwd; df -m --output=size / | tail -1; "
-                                  "cat /sys/fs/cgroup/sandbox/memory.max /sys/fs/cgroup/sandbox/pids.max; "
+                                  "pwd; df -m --output=size / | tail -1; cd /sys/fs/cgroup/sandbox; "
+                                  "cat memory.max memory.swap.max pids.max cpu.max; "
                                   "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'")
             assert out["exitCode"] == 0, out
-            host, etc_host, hosts, pwd, size, mem, pids, r = out["stdout"].split("\n")[:8]
+            host, etc_host, hosts, pwd, size, mem, swap, pids, cpu, r = out["stdout"].split("\n")[:10]
             assert host == etc_host == sid and hosts == "1" and pwd == "/workspace", out
             assert 40 <= int(size) <= 48, out
-            assert int(mem) == 320 << 20 and pids == "96", out
+            assert int(mem) == 320 << 20 and swap == "0", out
+            assert pids == want_pids and cpu == want_cpu, out
             rand.add(r)
-        assert len(rand) == 3, rand
+        assert len(rand) == 4, rand
 
         # Their disks are their own: a file in one is not in another, and
         # filling one leaves the others be.
@@ -348,9 +354,13 @@ def test_a_template_that_does_not_load_is_dropped(client, daemon):
     assert len(keys) == 1, keys
     tdir = os.path.join(TEMPLATES, keys[0])
 
+    # The guest cannot make this workdir (/etc/hostname is a file): the
+    # restore fails, and so does the boot tried next; the template stays.
+    pos = os.path.getsize(daemon.log_path)
     r = client.post("/v1/sandboxes", {"backend": "vm", **TEMPLATE_SPEC,
-                                      "workdir": "/proc/1/runra-no-such-dir"})
-    assert r.status >= 400, r
+                                      "workdir": "/etc/hostname/x"})
+    assert r.status >= 400 and "workdir" in r.body.decode(), r
+    assert f"template={keys[0]} dropped=no" in log_since(daemon, pos)
     assert os.path.isdir(tdir)
 
     with open(os.path.join(tdir, "snap"), "r+b") as f:

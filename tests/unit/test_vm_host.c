@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,4 +119,49 @@ static void cache_prune(void)
     CHECK(rm_rf(cache_dir) == 0);
 }
 
-TEST_MAIN(TEST(cpuinfo), TEST(this_host), TEST(cache_prune))
+/* A file of data, a hole, data, and a hole to its end. */
+static void sparse_copy_to(const char *dir)
+{
+    char src[] = "/tmp/runra-test-sparse.XXXXXX", dst[256];
+    int in = mkstemp(src);
+    CHECK(in >= 0);
+    snprintf(dst, sizeof(dst), "%s/runra-test-sparse-copy.%d", dir, (int)getpid());
+    const off_t mib = 1 << 20;
+    char a[5000], b[3000];
+    memset(a, 'a', sizeof(a));
+    memset(b, 'b', sizeof(b));
+    CHECK(pwrite(in, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    CHECK(pwrite(in, b, sizeof(b), 3 * mib) == (ssize_t)sizeof(b));
+    CHECK(ftruncate(in, 8 * mib) == 0);
+    int out = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(out >= 0);
+    CHECK(vm_sparse_copy(in, out, 8 << 20, NULL) == 0);
+    struct stat st;
+    CHECK(fstat(out, &st) == 0 && st.st_size == 8 * mib);
+    CHECK(st.st_blocks * 512 < 2 * mib); /* the holes stayed holes */
+    char got[5000];
+    CHECK(pread(out, got, sizeof(a), 0) == (ssize_t)sizeof(a) && !memcmp(got, a, sizeof(a)));
+    CHECK(pread(out, got, sizeof(b), 3 * mib) == (ssize_t)sizeof(b) && !memcmp(got, b, sizeof(b)));
+    CHECK(pread(out, got, 100, 6 * mib) == 100);
+    for (int i = 0; i < 100; i++)
+        CHECK(got[i] == 0);
+    /* A source shorter than asked for: the copy is still size long, its
+     * tail a hole. */
+    CHECK(ftruncate(out, 0) == 0);
+    CHECK(vm_sparse_copy(in, out, 16 << 20, NULL) == 0);
+    CHECK(fstat(out, &st) == 0 && st.st_size == 16 * mib);
+    close(in);
+    close(out);
+    unlink(src);
+    unlink(dst);
+}
+
+static void sparse_copy(void)
+{
+    sparse_copy_to("/tmp");
+    /* Another filesystem (tmpfs): copy_file_range may refuse, the copy not. */
+    if (access("/dev/shm", W_OK) == 0)
+        sparse_copy_to("/dev/shm");
+}
+
+TEST_MAIN(TEST(cpuinfo), TEST(this_host), TEST(cache_prune), TEST(sparse_copy))

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -65,7 +66,8 @@ int vm_cache_prune(const char *dir, const char *keep, size_t kept, int64_t now_s
                    (has_suffix(name, ".wanted") || has_suffix(name, ".failed"))) {
             if (now_s - (int64_t)st.st_mtim.tv_sec > max_mark_age_s)
                 unlinkat(dfd, name, 0);
-        } else if (S_ISREG(st.st_mode) && (has_suffix(name, ".snap") || has_suffix(name, ".disk"))) {
+        } else if (S_ISREG(st.st_mode) && (has_suffix(name, ".snap") || has_suffix(name, ".disk") ||
+                                           has_suffix(name, ".snap.tmp"))) {
             unlinkat(dfd, name, 0);
         } else if (S_ISDIR(st.st_mode) && strcmp(name, keep)) {
             char snap[NAME_MAX + 8];
@@ -108,5 +110,75 @@ int vm_cache_prune(const char *dir, const char *keep, size_t kept, int64_t now_s
     if (r < 0)
         return err_sys(err, r, "prune %s", dir);
     *ret_pruned = gone;
+    return 0;
+}
+
+static int pwrite_all(int fd, const char *buf, size_t len, off_t pos)
+{
+    while (len > 0) {
+        ssize_t w = pwrite(fd, buf, len, pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        buf += w;
+        len -= (size_t)w;
+        pos += w;
+    }
+    return 0;
+}
+
+/* Copies [pos, end) of in to out at the same offsets: copy_file_range,
+ * or read and write where the kernel will not (another filesystem). */
+static int copy_range(int in, int out, off_t pos, off_t end, struct runra_err **err)
+{
+    bool plain = false;
+    char buf[64 * 1024];
+    while (pos < end) {
+        size_t want = (size_t)(end - pos);
+        ssize_t n;
+        if (!plain) {
+            loff_t src = pos, dst = pos;
+            n = copy_file_range(in, &src, out, &dst, want, 0);
+            if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+                          errno == EINVAL)) {
+                plain = true;
+                continue;
+            }
+        } else {
+            n = pread(in, buf, want < sizeof(buf) ? want : sizeof(buf), pos);
+            int w = n > 0 ? pwrite_all(out, buf, (size_t)n, pos) : 0;
+            if (w < 0)
+                return err_sys(err, w, "write a disk copy");
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_sys(err, errno, "copy a disk");
+        if (n == 0)
+            return err_set(err, EIO, "a disk ended early");
+        pos += n;
+    }
+    return 0;
+}
+
+int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err)
+{
+    for (off_t pos = 0; pos < (off_t)size;) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) /* no data past pos */
+            break;
+        off_t hole = data < 0 ? -1 : lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            return err_sys(err, errno, "read a disk");
+        if (hole > (off_t)size)
+            hole = (off_t)size;
+        int r = copy_range(in, out, data, hole, err);
+        if (r < 0)
+            return r;
+        pos = hole;
+    }
+    if (ftruncate(out, (off_t)size) < 0)
+        return err_sys(err, errno, "size a disk copy");
     return 0;
 }

@@ -110,8 +110,6 @@ struct vm_scratch {
 
 /* vm.c */
 int vm_prepare(struct runra_err **err);
-/* Copies size bytes of in to out (both at offset 0), leaving holes holes. */
-int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err);
 int vm_mkdir_owned(const char *path, mode_t mode, uid_t uid, struct runra_err **err);
 
 /* vm-launch.c */
@@ -156,10 +154,12 @@ struct vm_template {
     ino_t snap_ino;
 };
 /* The template for this VM shape (its root disk, RAM, vCPUs, disk size):
- * 0 with *ret open, made now on the shape's second create; 1 on its first,
- * or while a failed build is recent (boot instead); or an error. */
+ * 0 with *ret open, made now on the shape's second create (its guest set
+ * to that create's limits: a restore changes what differs); 1 on its
+ * first, or while a failed build is recent (boot instead); or an error. */
 int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
-                    struct vm_template *ret, struct runra_err **err);
+                    const struct sandbox_resources *limits, struct vm_template *ret,
+                    struct runra_err **err);
 void vm_template_close(struct vm_template *t);
 /* Removes a template whose snapshot did not load (if no other has
  * replaced it meanwhile); a later create makes it again. */

@@ -278,9 +278,14 @@ int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret
             usleep(2000);
     }
     if (r < 0 && pidfd >= 0 && ret_bad_state) {
-        /* Exited, or on its way out (it may have closed QMP first). */
+        /* QEMU gave up on the snapshot (and is gone, or on its way out:
+         * it may close QMP first), not on a device or a limit. */
         struct pollfd pf = {.fd = pidfd, .events = POLLIN};
-        *ret_bad_state = poll(&pf, 1, 2000) == 1;
+        char log[PATH_MAX];
+        snprintf(log, sizeof(log), "%s/qemu.log", l->dir);
+        _cleanup_free_ char *text = NULL;
+        *ret_bad_state = poll(&pf, 1, 2000) == 1 && read_file_str(log, 64 * 1024, &text) >= 0 &&
+                         strstr(text, "load of migration failed");
     }
     /* Connected before the guest runs again, so the first thing it reads
      * is this host's VM_SETUP. */
@@ -371,7 +376,8 @@ static int template_take_disk(const char *from, const char *to, uint64_t disk_mb
 /* Boots the template's VM, has it make its root, saves it; published as
  * dir/KEY by renaming dir/KEY.new, so a template there is whole. */
 static int template_build(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
-                          const char *dir, const char *key, struct runra_err **err)
+                          const struct sandbox_resources *limits, const char *dir, const char *key,
+                          struct runra_err **err)
 {
     struct vm_scratch sc;
     struct sandbox_resources res = {.cpu = vcpus + 1, .memory_mb = guest_mb + VMM_OVERHEAD_MB,
@@ -392,7 +398,8 @@ static int template_build(const char *root, uint64_t guest_mb, unsigned vcpus, u
                            .memory_mb = guest_mb, .cg = sc.cg, .incoming_fd = -1};
         r = vm_launch(&l, &sc.pid, &sc.pidfd, err);
     }
-    struct vm_setup_args setup = {.id = "template", .workdir = "/", .kind = VM_SETUP_TEMPLATE};
+    struct vm_setup_args setup = {
+        .id = "template", .workdir = "/", .kind = VM_SETUP_TEMPLATE, .res = limits};
     if (r >= 0 &&
         (r = vm_handshake(sc.vmdir, sc.pidfd, &setup,
                           vm_host.accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS,
@@ -446,8 +453,14 @@ static int templates_lock(const char *dir, int *ret_fd, struct runra_err **err)
         pthread_mutex_unlock(&vm_host.tmpl_lock);
         return err_sys(err, r < 0 ? r : errno, "open %s", path);
     }
-    while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+    while ((r = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
         ;
+    if (r < 0) {
+        r = err_sys(err, errno, "lock %s", path);
+        close(fd);
+        pthread_mutex_unlock(&vm_host.tmpl_lock);
+        return r;
+    }
     *ret_fd = fd;
     return 0;
 }
@@ -458,7 +471,11 @@ static void templates_unlock(int fd)
     pthread_mutex_unlock(&vm_host.tmpl_lock);
 }
 
-/* Opens dir/KEY's snapshot and disk, a disk of disk_mb; *t's fds. */
+/* Past a failed build, none for this long; the create boots instead. */
+#define TEMPLATE_RETRY_S 3600
+
+/* Opens dir/KEY's snapshot and disk, a disk of disk_mb, into *t's fds;
+ * -ENOENT when there is no whole template. */
 static int template_open(const char *dir, const char *key, uint64_t disk_mb,
                          struct vm_template *t, struct runra_err **err)
 {
@@ -467,12 +484,14 @@ static int template_open(const char *dir, const char *key, uint64_t disk_mb,
     t->snap_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     snprintf(path, sizeof(path), "%s/%s/disk", dir, key);
     t->disk_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int e = t->snap_fd < 0 || t->disk_fd < 0 ? errno : 0;
     struct stat st;
-    if (t->snap_fd < 0 || t->disk_fd < 0 || fstat(t->disk_fd, &st) < 0 ||
-        !S_ISREG(st.st_mode) || (uint64_t)st.st_size != disk_mb << 20 ||
-        fstat(t->snap_fd, &st) < 0) {
+    if (!e && (fstat(t->disk_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+               (uint64_t)st.st_size != disk_mb << 20 || fstat(t->snap_fd, &st) < 0))
+        e = ENOENT; /* not a whole template: made again */
+    if (e) {
         vm_template_close(t);
-        return err_set(err, ENOENT, "no whole template %s", key);
+        return err_sys(err, e, "template %s", key);
     }
     t->snap_dev = st.st_dev;
     t->snap_ino = st.st_ino;
@@ -490,53 +509,63 @@ void vm_template_close(struct vm_template *t)
     t->snap_fd = t->disk_fd = -1;
 }
 
-/* Past a failed build, none for this long; the create boots instead. */
-#define TEMPLATE_RETRY_S 3600
 
-int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
-                    struct vm_template *ret, struct runra_err **err)
+/* No template for this shape in dir: 1 for a first create (it marks the
+ * shape) or while a failed build is recent; else the build, 0 with *t. */
+static int template_missing(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                            const struct sandbox_resources *limits, const char *dir,
+                            struct vm_template *t, struct runra_err **err)
 {
-    struct vm_template t = {.snap_fd = -1, .disk_fd = -1};
-    char dir[VM_DIR_MAX + 16], mark[VM_DIR_MAX + 48], failed[VM_DIR_MAX + 48];
-    template_key(root, guest_mb, vcpus, disk_mb, t.key);
-    snprintf(dir, sizeof(dir), "%s/templates", vm_host.cache);
-    snprintf(mark, sizeof(mark), "%s/%s.wanted", dir, t.key);
-    snprintf(failed, sizeof(failed), "%s/%s.failed", dir, t.key);
-    int lock, r = templates_lock(dir, &lock, err);
-    if (r < 0)
-        return r;
+    char mark[VM_DIR_MAX + 48], failed[VM_DIR_MAX + 48];
+    snprintf(mark, sizeof(mark), "%s/%s.wanted", dir, t->key);
+    snprintf(failed, sizeof(failed), "%s/%s.failed", dir, t->key);
     struct stat st;
-    if (template_open(dir, t.key, disk_mb, &t, NULL) == 0) {
-        r = 0;
-    } else if (stat(failed, &st) == 0 && time(NULL) - st.st_mtim.tv_sec < TEMPLATE_RETRY_S) {
-        r = 1;
-    } else if (access(mark, F_OK) < 0) {
+    if (stat(failed, &st) == 0 && time(NULL) - st.st_mtim.tv_sec < TEMPLATE_RETRY_S)
+        return 1;
+    if (access(mark, F_OK) < 0) {
         int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0)
             close(fd);
-        r = 1;
-    } else {
-        uint64_t t0 = now_ms();
-        unlink(failed);
-        r = template_build(root, guest_mb, vcpus, disk_mb, dir, t.key, err);
-        if (r >= 0) {
-            log_info("event=vm.template key=%s ms=%llu", t.key,
-                     (unsigned long long)(now_ms() - t0));
-            unlink(mark);
-            size_t pruned = 0;
-            _cleanup_err_ struct runra_err *pe = NULL;
-            if (vm_cache_prune(dir, t.key, TEMPLATES_KEPT, time(NULL), TEMPLATE_MARK_MAX_AGE_S,
-                               &pruned, &pe) < 0)
-                log_warn("event=vm.template_prune err=\"%s\"", pe && pe->msg ? pe->msg : "");
-            else if (pruned)
-                log_info("event=vm.template_prune removed=%zu", pruned);
-            r = template_open(dir, t.key, disk_mb, &t, err);
-        } else {
-            int fd = open(failed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-            if (fd >= 0)
-                close(fd);
-        }
+        return 1;
     }
+    uint64_t t0 = now_ms();
+    unlink(failed);
+    int r = template_build(root, guest_mb, vcpus, disk_mb, limits, dir, t->key, err);
+    if (r < 0) {
+        int fd = open(failed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    log_info("event=vm.template key=%s ms=%llu", t->key, (unsigned long long)(now_ms() - t0));
+    unlink(mark);
+    size_t pruned = 0;
+    _cleanup_err_ struct runra_err *pe = NULL;
+    if (vm_cache_prune(dir, t->key, TEMPLATES_KEPT, time(NULL), TEMPLATE_MARK_MAX_AGE_S, &pruned,
+                       &pe) < 0)
+        log_warn("event=vm.template_prune err=\"%s\"", pe && pe->msg ? pe->msg : "");
+    else if (pruned)
+        log_info("event=vm.template_prune removed=%zu", pruned);
+    return template_open(dir, t->key, disk_mb, t, err);
+}
+
+int vm_template_get(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                    const struct sandbox_resources *limits, struct vm_template *ret,
+                    struct runra_err **err)
+{
+    struct vm_template t = {.snap_fd = -1, .disk_fd = -1};
+    char dir[VM_DIR_MAX + 16];
+    template_key(root, guest_mb, vcpus, disk_mb, t.key);
+    snprintf(dir, sizeof(dir), "%s/templates", vm_host.cache);
+    int lock, r = templates_lock(dir, &lock, err);
+    if (r < 0)
+        return r;
+    _cleanup_err_ struct runra_err *oe = NULL;
+    r = template_open(dir, t.key, disk_mb, &t, &oe);
+    if (r == -ENOENT)
+        r = template_missing(root, guest_mb, vcpus, disk_mb, limits, dir, &t, err);
+    else if (r < 0) /* there, but not to be had now */
+        r = err_set(err, -r, "%s", oe && oe->msg ? oe->msg : "template");
     templates_unlock(lock);
     if (r == 0)
         *ret = t;

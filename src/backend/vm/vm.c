@@ -28,6 +28,7 @@
 #include "backend/ns/disk.h"
 #include "backend/ns/handshake.h"
 #include "backend/ns/spawn.h"
+#include "backend/vm/cache.h"
 #include "backend/vm/host.h"
 #include "backend/vm/initrd.h"
 #include "backend/vm/vm-internal.h"
@@ -302,76 +303,6 @@ static int dir_clean(const char *dir, bool keep_disk)
     return ret;
 }
 
-static int pwrite_all(int fd, const char *buf, size_t len, off_t pos)
-{
-    while (len > 0) {
-        ssize_t w = pwrite(fd, buf, len, pos);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        buf += w;
-        len -= (size_t)w;
-        pos += w;
-    }
-    return 0;
-}
-
-/* Copies [pos, end) of in to out at the same offsets: copy_file_range,
- * or read and write where the kernel will not (another filesystem). */
-static int copy_range(int in, int out, off_t pos, off_t end, struct runra_err **err)
-{
-    bool plain = false;
-    char buf[64 * 1024];
-    while (pos < end) {
-        size_t want = (size_t)(end - pos);
-        ssize_t n;
-        if (!plain) {
-            loff_t src = pos, dst = pos;
-            n = copy_file_range(in, &src, out, &dst, want, 0);
-            if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
-                          errno == EINVAL)) {
-                plain = true;
-                continue;
-            }
-        } else {
-            n = pread(in, buf, want < sizeof(buf) ? want : sizeof(buf), pos);
-            int w = n > 0 ? pwrite_all(out, buf, (size_t)n, pos) : 0;
-            if (w < 0)
-                return err_sys(err, w, "write a disk copy");
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return err_sys(err, errno, "copy a disk");
-        if (n == 0)
-            return err_set(err, EIO, "a disk ended early");
-        pos += n;
-    }
-    return 0;
-}
-
-int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err)
-{
-    for (off_t pos = 0; pos < (off_t)size;) {
-        off_t data = lseek(in, pos, SEEK_DATA);
-        if (data < 0 && errno == ENXIO) /* no data past pos */
-            break;
-        off_t hole = data < 0 ? -1 : lseek(in, data, SEEK_HOLE);
-        if (hole < 0)
-            return err_sys(err, errno, "read a disk");
-        if (hole > (off_t)size)
-            hole = (off_t)size;
-        int r = copy_range(in, out, data, hole, err);
-        if (r < 0)
-            return r;
-        pos = hole;
-    }
-    if (ftruncate(out, (off_t)size) < 0)
-        return err_sys(err, errno, "size a disk copy");
-    return 0;
-}
-
 /* A sandbox disk from a template's (open as from, a disk of disk_mb). */
 static int disk_from_template(int from, const char *to, uint64_t disk_mb, struct runra_err **err)
 {
@@ -448,7 +379,8 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
     bool from_template = false;
     if (r >= 0 && vm_host.templates && !a->reuse_disk) {
         _cleanup_err_ struct runra_err *te = NULL;
-        int t = vm_template_get(root, guest_mb, (unsigned)cpus, disk_mb, &tmpl, &te);
+        int t = vm_template_get(root, guest_mb, (unsigned)cpus, disk_mb, &spec->resources, &tmpl,
+                                &te);
         if (t == 0 && (t = disk_from_template(tmpl.disk_fd, disk, disk_mb, &te)) >= 0)
             t = disk_own(disk, a->uid_base, &te);
         from_template = t == 0;
