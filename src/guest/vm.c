@@ -38,6 +38,12 @@ static struct {
     bool rooted; /* the root is made (at boot, or in the template restored) */
     bool named;  /* this sandbox's identity and limits are applied */
     bool cgroup; /* the sandbox's cgroup is set up */
+    /* The limits written last: a template's restores start from the
+     * template's (those of the create that made it) and write only what
+     * differs. */
+    bool limits_set;
+    uint64_t memory_mb, pids;
+    uint32_t cpu_milli;
     char workdir[4097];
 } vm;
 
@@ -336,15 +342,6 @@ static int make_cgroup(struct runra_err **err)
     return 0;
 }
 
-/* The limits written last: a template's restores start from the
- * template's (those of the create that made it), and write only what
- * differs. */
-static struct {
-    bool valid;
-    uint64_t memory_mb, pids;
-    uint32_t cpu_milli;
-} limits;
-
 /* The sandbox's limits (0: none). The guest's RAM is a little more than
  * memoryMb, for its kernel; the cgroup holds the sandbox's processes to
  * memoryMb. */
@@ -352,26 +349,26 @@ static int set_limits(const struct vm_setup_msg *m, struct runra_err **err)
 {
     int r;
     char v[64];
-    if (!limits.valid || m->memory_mb != limits.memory_mb) {
+    if (!vm.limits_set || m->memory_mb != vm.memory_mb) {
         snprintf(v, sizeof(v), "%llu", (unsigned long long)m->memory_mb << 20);
         if ((r = cg_write("memory.max", m->memory_mb ? v : "max", err)) < 0 ||
             (r = cg_write("memory.swap.max", m->memory_mb ? "0" : "max", err)) < 0)
             return r;
     }
-    if (!limits.valid || m->pids != limits.pids) {
+    if (!vm.limits_set || m->pids != vm.pids) {
         snprintf(v, sizeof(v), "%llu", (unsigned long long)m->pids);
         if ((r = cg_write("pids.max", m->pids ? v : "max", err)) < 0)
             return r;
     }
-    if (!limits.valid || m->cpu_milli != limits.cpu_milli) {
+    if (!vm.limits_set || m->cpu_milli != vm.cpu_milli) {
         snprintf(v, sizeof(v), "%u 100000", m->cpu_milli * 100);
         if ((r = cg_write("cpu.max", m->cpu_milli ? v : "max 100000", err)) < 0)
             return r;
     }
-    limits.valid = true;
-    limits.memory_mb = m->memory_mb;
-    limits.pids = m->pids;
-    limits.cpu_milli = m->cpu_milli;
+    vm.limits_set = true;
+    vm.memory_mb = m->memory_mb;
+    vm.pids = m->pids;
+    vm.cpu_milli = m->cpu_milli;
     return 0;
 }
 
@@ -419,11 +416,9 @@ static void warm_page_cache(void)
     if (pid < 0)
         return;
     int st;
-    for (uint64_t deadline = now_ms() + WARM_TIMEOUT_MS;;) {
+    for (uint64_t deadline = now_ms() + WARM_TIMEOUT_MS; now_ms() < deadline;) {
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
-            break;
-        if (now_ms() >= deadline)
             break;
         usleep(5000);
     }

@@ -6,6 +6,7 @@ suites (exec, files, isolation, limits, pause) against backend vm."""
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import time
 
@@ -378,6 +379,42 @@ def test_a_template_that_does_not_load_is_dropped(client, daemon):
         client.destroy(sid)
     assert wait_gone(os.path.join(daemon.state_dir, "sandboxes", sid))
     assert not sandbox_qemu(sid)
+
+
+def test_a_failed_template_build_is_not_tried_again_at_once(client, daemon):
+    """A build that fails costs that create a boot, not a failure, and the
+    shape's next creates boot without trying again (for an hour)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("needs chattr")
+    spec = {"resources": {"memoryMb": 320, "diskMb": 40}}
+    forget_templates_of(40)
+    pos = os.path.getsize(daemon.log_path)
+    sids = [client.create(spec)["id"]]
+    wanted = marks()
+    assert len(wanted) == 1 and wanted[0].endswith(".wanted"), wanted
+    key = wanted[0][:-len(".wanted")]
+    # Where the template would go cannot be replaced: the build fails.
+    blocker = os.path.join(TEMPLATES, key)
+    os.mkdir(blocker)
+    subprocess.run(["chattr", "+i", blocker], check=True)
+    try:
+        sids.append(client.create(spec)["id"])
+        sids.append(client.create(spec)["id"])
+        log = log_since(daemon, pos)
+        assert [started_from(log, sid) for sid in sids] == ["boot"] * 3
+        assert f"event=vm.template_unused sandbox={sids[1]} " in log, log
+        assert f"event=vm.template_unused sandbox={sids[2]} " not in log, log
+        assert os.path.exists(os.path.join(TEMPLATES, key + ".failed"))
+        assert not os.path.exists(os.path.join(TEMPLATES, key + ".new"))
+        assert not [d for d in os.listdir(TEMPLATES) if d.startswith("build.")]
+        for sid in sids:
+            assert sh(client, sid, "hostname")["stdout"].strip() == sid
+    finally:
+        subprocess.run(["chattr", "-i", blocker], check=True)
+        os.rmdir(blocker)
+        forget_templates_of(40)
+        for sid in sids:
+            client.destroy(sid)
 
 
 def sandbox_qemu(sid):

@@ -129,20 +129,20 @@ static int pwrite_all(int fd, const char *buf, size_t len, off_t pos)
 }
 
 /* Copies [pos, end) of in to out at the same offsets: copy_file_range,
- * or read and write where the kernel will not (another filesystem). */
-static int copy_range(int in, int out, off_t pos, off_t end, struct runra_err **err)
+ * or, once the kernel will not (another filesystem), *plain read and
+ * write. */
+static int copy_range(int in, int out, off_t pos, off_t end, bool *plain, struct runra_err **err)
 {
-    bool plain = false;
     char buf[64 * 1024];
     while (pos < end) {
         size_t want = (size_t)(end - pos);
         ssize_t n;
-        if (!plain) {
+        if (!*plain) {
             loff_t src = pos, dst = pos;
             n = copy_file_range(in, &src, out, &dst, want, 0);
             if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
                           errno == EINVAL)) {
-                plain = true;
+                *plain = true;
                 continue;
             }
         } else {
@@ -164,6 +164,7 @@ static int copy_range(int in, int out, off_t pos, off_t end, struct runra_err **
 
 int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err)
 {
+    bool plain = false;
     for (off_t pos = 0; pos < (off_t)size;) {
         off_t data = lseek(in, pos, SEEK_DATA);
         if (data < 0 && errno == ENXIO) /* no data past pos */
@@ -173,7 +174,7 @@ int vm_sparse_copy(int in, int out, uint64_t size, struct runra_err **err)
             return err_sys(err, errno, "read a disk");
         if (hole > (off_t)size)
             hole = (off_t)size;
-        int r = copy_range(in, out, data, hole, err);
+        int r = copy_range(in, out, data, hole, &plain, err);
         if (r < 0)
             return r;
         pos = hole;

@@ -324,8 +324,8 @@ int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret
  * blocks, so a root disk built again at the same path is another
  * template. Builds and uses are under vm_host.tmpl_lock and, for runrads
  * sharing the cache, an flock of templates/.lock. */
-static int template_key(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
-                        char key[25])
+static void template_key(const char *root, uint64_t guest_mb, unsigned vcpus, uint64_t disk_mb,
+                         char key[25])
 {
     struct stat kst = {0}, ist = {0}, rst = {0};
     char kernel[PATH_MAX + 16];
@@ -348,7 +348,6 @@ static int template_key(const char *root, uint64_t guest_mb, unsigned vcpus, uin
     sha256_final(&c, dg);
     for (size_t i = 0; i < 12; i++)
         snprintf(key + 2 * i, 3, "%02x", dg[i]);
-    return 0;
 }
 
 /* The template's disk as its build VM left it, checked on an fd (the
@@ -479,15 +478,16 @@ static void templates_unlock(int fd)
 static int template_open(const char *dir, const char *key, uint64_t disk_mb,
                          struct vm_template *t, struct runra_err **err)
 {
-    char path[VM_DIR_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s/snap", dir, key);
-    t->snap_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    snprintf(path, sizeof(path), "%s/%s/disk", dir, key);
-    t->disk_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int e = t->snap_fd < 0 || t->disk_fd < 0 ? errno : 0;
+    char snap[VM_DIR_MAX + 64], disk[VM_DIR_MAX + 64];
+    snprintf(snap, sizeof(snap), "%s/%s/snap", dir, key);
+    snprintf(disk, sizeof(disk), "%s/%s/disk", dir, key);
+    int e = 0;
     struct stat st;
-    if (!e && (fstat(t->disk_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-               (uint64_t)st.st_size != disk_mb << 20 || fstat(t->snap_fd, &st) < 0))
+    if ((t->snap_fd = open(snap, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        (t->disk_fd = open(disk, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        e = errno;
+    else if (fstat(t->disk_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+             (uint64_t)st.st_size != disk_mb << 20 || fstat(t->snap_fd, &st) < 0)
         e = ENOENT; /* not a whole template: made again */
     if (e) {
         vm_template_close(t);
@@ -495,8 +495,7 @@ static int template_open(const char *dir, const char *key, uint64_t disk_mb,
     }
     t->snap_dev = st.st_dev;
     t->snap_ino = st.st_ino;
-    snprintf(path, sizeof(path), "%s/%s/snap", dir, key);
-    utimensat(AT_FDCWD, path, NULL, 0); /* used now: pruned last */
+    utimensat(AT_FDCWD, snap, NULL, 0); /* used now: pruned last */
     return 0;
 }
 
@@ -509,6 +508,13 @@ void vm_template_close(struct vm_template *t)
     t->snap_fd = t->disk_fd = -1;
 }
 
+/* A mark: an empty file at path, now. */
+static void mark(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
 
 /* No template for this shape in dir: 1 for a first create (it marks the
  * shape) or while a failed build is recent; else the build, 0 with *t. */
@@ -516,29 +522,25 @@ static int template_missing(const char *root, uint64_t guest_mb, unsigned vcpus,
                             const struct sandbox_resources *limits, const char *dir,
                             struct vm_template *t, struct runra_err **err)
 {
-    char mark[VM_DIR_MAX + 48], failed[VM_DIR_MAX + 48];
-    snprintf(mark, sizeof(mark), "%s/%s.wanted", dir, t->key);
+    char wanted[VM_DIR_MAX + 48], failed[VM_DIR_MAX + 48];
+    snprintf(wanted, sizeof(wanted), "%s/%s.wanted", dir, t->key);
     snprintf(failed, sizeof(failed), "%s/%s.failed", dir, t->key);
     struct stat st;
     if (stat(failed, &st) == 0 && time(NULL) - st.st_mtim.tv_sec < TEMPLATE_RETRY_S)
         return 1;
-    if (access(mark, F_OK) < 0) {
-        int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            close(fd);
+    if (access(wanted, F_OK) < 0) {
+        mark(wanted);
         return 1;
     }
     uint64_t t0 = now_ms();
     unlink(failed);
     int r = template_build(root, guest_mb, vcpus, disk_mb, limits, dir, t->key, err);
     if (r < 0) {
-        int fd = open(failed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            close(fd);
+        mark(failed);
         return r;
     }
     log_info("event=vm.template key=%s ms=%llu", t->key, (unsigned long long)(now_ms() - t0));
-    unlink(mark);
+    unlink(wanted);
     size_t pruned = 0;
     _cleanup_err_ struct runra_err *pe = NULL;
     if (vm_cache_prune(dir, t->key, TEMPLATES_KEPT, time(NULL), TEMPLATE_MARK_MAX_AGE_S, &pruned,
