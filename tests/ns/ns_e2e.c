@@ -194,6 +194,34 @@ static bool read_u64(const char *path, uint64_t *v)
     return parse_u64(s, v) == 0;
 }
 
+/* Of the hierarchies in a /proc/PID/cgroup (the v2 one, and the v1
+ * memory, cpu, pids and freezer), how many there are and how many place
+ * the process in runra/ID. */
+static void cgroups_of(const char *path, const char *id, int *ret_all, int *ret_in)
+{
+    _cleanup_free_ char *s = NULL;
+    char want[64];
+    snprintf(want, sizeof(want), "/runra/%s", id);
+    *ret_all = *ret_in = 0;
+    if (read_file_str(path, 64 * 1024, &s) < 0)
+        return;
+    char *save = NULL;
+    for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *ctrls = strchr(l, ':'), *where = ctrls ? strchr(ctrls + 1, ':') : NULL;
+        if (!where)
+            continue;
+        *where++ = 0;
+        ctrls++;
+        bool ours = !*ctrls || !strcmp(ctrls, "memory") || !strcmp(ctrls, "pids") ||
+                    !strcmp(ctrls, "freezer") || !strcmp(ctrls, "cpu") ||
+                    !strcmp(ctrls, "cpu,cpuacct");
+        if (ours) {
+            (*ret_all)++;
+            *ret_in += !strcmp(where, want);
+        }
+    }
+}
+
 static bool loop_uses(const char *needle)
 {
     for (int i = 0; i < 256; i++) {
@@ -274,6 +302,12 @@ static void test_isolation(void)
     snprintf(path, sizeof(path), "/proc/%lld/status", (long long)t.pid);
     expect(file_has(path, "Uid:\t100000\t100000\t100000"), "init's host uid is not the uid base");
     expect(file_has(path, "Gid:\t100000\t100000\t100000"), "init's host gid is not the uid base");
+    /* Init sits in the sandbox's cgroup in every hierarchy from its start
+     * (clone3 places it in the v2 one, it joins the v1 ones itself). */
+    int all, in;
+    snprintf(path, sizeof(path), "/proc/%lld/cgroup", (long long)t.pid);
+    cgroups_of(path, t.id, &all, &in);
+    expect(all > 0 && in == all, "init in %d of its %d cgroups", in, all);
     free_sh(&t, "pwd", 0, "/workspace");
     free_sh(&t,
             "cd / && ls -d bin dev etc home lib mnt opt proc root run sbin srv sys tmp usr var "

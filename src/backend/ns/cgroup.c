@@ -5,6 +5,7 @@
 #include "backend/ns/cgroup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -303,6 +304,50 @@ int ns_cgroup_attach(const struct ns_cgroup *cg, pid_t pid, struct runra_err **e
         if (r < 0)
             return r;
     }
+    return cg->v2 ? wfile(cg->v2, "cgroup.procs", num, err) : 0;
+}
+
+void ns_cgroup_join_close(struct ns_cgroup_join *j)
+{
+    for (size_t i = 0; i < j->nv1; i++)
+        if (j->v1[i] >= 0)
+            close(j->v1[i]);
+    if (j->v2 >= 0)
+        close(j->v2);
+    *j = (struct ns_cgroup_join){.v2 = -1};
+}
+
+int ns_cgroup_join_open(const struct ns_cgroup *cg, struct ns_cgroup_join *ret,
+                        struct runra_err **err)
+{
+    _Static_assert(NS_CG_JOIN_V1_MAX >= CG_N, "a join fd per v1 controller");
+    struct ns_cgroup_join j = {.v2 = -1};
+    char path[512];
+    for (int i = 0; i < CG_N; i++) {
+        if (!cg->v1[i])
+            continue;
+        int fd = -1;
+        if (join(path, sizeof(path), cg->v1[i], "tasks") < 0 ||
+            (fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+            int r = err_sys(err, fd < 0 ? errno : ENAMETOOLONG, "open %s", path);
+            ns_cgroup_join_close(&j);
+            return r;
+        }
+        j.v1[j.nv1++] = fd;
+    }
+    if (cg->v2 && (j.v2 = open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int r = err_sys(err, errno, "open %s", cg->v2);
+        ns_cgroup_join_close(&j);
+        return r;
+    }
+    *ret = j;
+    return 0;
+}
+
+int ns_cgroup_attach_v2(const struct ns_cgroup *cg, pid_t pid, struct runra_err **err)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%d", (int)pid);
     return cg->v2 ? wfile(cg->v2, "cgroup.procs", num, err) : 0;
 }
 

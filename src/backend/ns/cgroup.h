@@ -24,6 +24,26 @@ int ns_cgroup_create(enum ns_cgroup_mode mode, const char *id, const struct sand
                      struct ns_cgroup **ret, struct runra_err **err);
 /* Moves pid into every one of the sandbox's cgroups. */
 int ns_cgroup_attach(const struct ns_cgroup *cg, pid_t pid, struct runra_err **err);
+
+/* What a new process needs to join the sandbox's cgroups by itself as it
+ * starts, instead of ns_cgroup_attach: each v1 hierarchy's "tasks" file,
+ * opened by real root, for the process to write "0" (itself, one thread)
+ * into, and the v2 dir for clone3's CLONE_INTO_CGROUP. Neither takes the
+ * kernel's global attach lock, whose write side waits out an RCU grace
+ * period (7-20 ms) on every pid written to a cgroup.procs. All fds are
+ * O_CLOEXEC; -1 where unused. */
+#define NS_CG_JOIN_V1_MAX 4
+struct ns_cgroup_join {
+    int v1[NS_CG_JOIN_V1_MAX];
+    size_t nv1;
+    int v2;
+};
+int ns_cgroup_join_open(const struct ns_cgroup *cg, struct ns_cgroup_join *ret,
+                        struct runra_err **err);
+void ns_cgroup_join_close(struct ns_cgroup_join *j);
+/* The v2 half of ns_cgroup_attach alone: where clone3 could not place a
+ * child that joins its v1 cgroups itself. */
+int ns_cgroup_attach_v2(const struct ns_cgroup *cg, pid_t pid, struct runra_err **err);
 int ns_cgroup_stats(const struct ns_cgroup *cg, struct box_stats *ret, struct runra_err **err);
 /* Only the OOM kill counter: what every exec reads twice. */
 int ns_cgroup_oom_kills(const struct ns_cgroup *cg, uint64_t *ret, struct runra_err **err);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -33,6 +34,7 @@ struct child_fail {
 static const char *const stage_names[] = {
     "wait for the parent", "set ids",         "reset signals",
     "set up fds",          "exec runra-init", "open the sandbox root",
+    "join its cgroups",
 };
 
 struct plan {
@@ -41,6 +43,8 @@ struct plan {
     const int *extra_fds; /* lifted copies of the caller's extra fds */
     const int *extra_targets;
     size_t nextra;
+    const int *join_fds; /* v1 "tasks" files to write "0" into */
+    size_t njoin;
     const char *root_path;
     char **argv;
     char **envp;
@@ -74,8 +78,9 @@ static _Noreturn void child_main(const struct plan *p)
     /* The parent's ends: holding sync_wr ourselves would hide its EOF. */
     syscall(SYS_close, p->sync_wr);
     syscall(SYS_close, p->fail_rd);
-    /* Wait until the parent has written our maps and cgroups; EOF means it
-     * gave up, and we leave without a trace. */
+    /* Wait until the parent has written our maps (and placed us in our
+     * cgroups if it had to); EOF means it gave up, and we leave without a
+     * trace. */
     char b;
     long n;
     do
@@ -83,6 +88,13 @@ static _Noreturn void child_main(const struct plan *p)
     while (n < 0 && errno == EINTR);
     if (n != 1)
         syscall(SYS_exit_group, 126);
+    /* Into the sandbox's v1 cgroups (v2: clone3 placed us), while our
+     * (host) uid is still root's; the files were opened by real root. */
+    for (size_t i = 0; i < p->njoin; i++) {
+        if (syscall(SYS_write, p->join_fds[i], "0", 1) != 1)
+            child_fail(p, 6);
+        syscall(SYS_close, p->join_fds[i]);
+    }
 
     /* The sandbox root, opened here and not by the parent: an fd from
      * before the clone names the daemon's mount of the disk, and mounts
@@ -194,9 +206,10 @@ static int child_result(int fail_rd, struct runra_err **err)
 /* The daemon's side of the fds the child uses, all close-on-exec and moved
  * to HIGH_FD and up (see child_main). */
 struct spawn_fds {
-    int sync[2]; /* parent writes one byte: maps and cgroups are ready */
+    int sync[2]; /* parent writes one byte: maps (and cgroups) are ready */
     int fail[2]; /* child writes a struct child_fail if it cannot exec */
     int devnull, exe, listen, log;
+    struct ns_cgroup_join join; /* the cgroups the child joins by itself */
 };
 
 static void fds_close(struct spawn_fds *f)
@@ -208,6 +221,7 @@ static void fds_close(struct spawn_fds *f)
             close(*all[i]);
             *all[i] = -1;
         }
+    ns_cgroup_join_close(&f->join);
 }
 
 /* Replaces *fd by a copy at HIGH_FD or above, so the child's dup3s onto
@@ -249,7 +263,40 @@ static int prepare_fds(const struct ns_spawn_args *a, struct spawn_fds *f, struc
         return err_sys(err, errno, "dup fd");
     if (a->log_fd > 0 && (f->log = fcntl(a->log_fd, F_DUPFD_CLOEXEC, HIGH_FD)) < 0)
         return err_sys(err, errno, "dup fd");
+    if (a->cg) {
+        int r = ns_cgroup_join_open(a->cg, &f->join, err);
+        for (size_t i = 0; r >= 0 && i < f->join.nv1; i++)
+            if ((r = lift(&f->join.v1[i])) < 0)
+                return err_sys(err, r, "dup fd");
+        if (r < 0)
+            return r;
+    }
     return 0;
+}
+
+/* The child, fork-like (no new stack: it runs on a copy of ours), placed
+ * in the v2 cgroup as it is made where the kernel can (clone3, Linux 5.7);
+ * *placed says whether it was. */
+static long clone_child(long flags, int cgroup_fd, int *pidfd, bool *placed)
+{
+    *placed = false;
+    if (cgroup_fd >= 0) {
+        struct clone_args ca = {
+            .flags = (uint64_t)flags | CLONE_INTO_CGROUP,
+            .pidfd = (uint64_t)(uintptr_t)pidfd,
+            .exit_signal = SIGCHLD,
+            .cgroup = (uint64_t)cgroup_fd,
+        };
+        long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+        if (pid >= 0) {
+            *placed = true;
+            return pid;
+        }
+        /* An older kernel: without clone3, or without CLONE_INTO_CGROUP. */
+        if (errno != ENOSYS && errno != EINVAL && errno != E2BIG)
+            return pid;
+    }
+    return syscall(SYS_clone, flags | SIGCHLD, NULL, pidfd, NULL, 0);
 }
 
 int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, struct runra_err **err)
@@ -264,7 +311,7 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         if (a->extra_targets[i] <= (a->root_path ? a->root_target : a->listen_target) ||
             a->extra_targets[i] >= HIGH_FD)
             return err_set(err, EINVAL, "bad fd targets for runra-init");
-    struct spawn_fds f = {{-1, -1}, {-1, -1}, -1, -1, -1, -1};
+    struct spawn_fds f = {{-1, -1}, {-1, -1}, -1, -1, -1, -1, {.v2 = -1}};
     int extra[NS_SPAWN_EXTRA_MAX];
     size_t nextra = 0;
     int r = prepare_fds(a, &f, err);
@@ -298,15 +345,17 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         .extra_fds = extra,
         .extra_targets = a->extra_targets,
         .nextra = nextra,
+        .join_fds = f.join.v1,
+        .njoin = f.join.nv1,
     };
-    /* Fork-like raw clone: no new stack (the child runs on a copy of ours),
-     * SIGCHLD so waitid works as for any child, CLONE_PIDFD so the child is
+    /* SIGCHLD so waitid works as for any child, CLONE_PIDFD so the child is
      * tracked without pid reuse races. No CLONE_NEWCGROUP: the child takes
      * that itself once it sits in its cgroup. */
     int pidfd = -1;
     long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
-                 CLONE_NEWIPC | CLONE_PIDFD | SIGCHLD;
-    long pid = syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
+                 CLONE_NEWIPC | CLONE_PIDFD;
+    bool placed;
+    long pid = clone_child(flags, f.join.v2, &pidfd, &placed);
     if (pid == 0)
         child_main(&plan);
     for (size_t i = 0; i < nextra; i++)
@@ -322,14 +371,15 @@ int ns_spawn(const struct ns_spawn_args *a, pid_t *ret_pid, int *ret_pidfd, stru
         close(*childs[i]);
         *childs[i] = -1;
     }
+    ns_cgroup_join_close(&f.join);
 
     /* uid_map and gid_map, written by real root: no "setgroups deny" is
      * needed, and the sandbox may use setgroups among its own ids. */
     r = write_map((pid_t)pid, "uid_map", a->uid_base, err);
     if (r >= 0)
         r = write_map((pid_t)pid, "gid_map", a->uid_base, err);
-    if (r >= 0)
-        r = ns_cgroup_attach(a->cg, (pid_t)pid, err);
+    if (r >= 0 && a->cg && !placed)
+        r = ns_cgroup_attach_v2(a->cg, (pid_t)pid, err);
     if (r >= 0 && write(f.sync[1], "", 1) != 1)
         r = err_sys(err, errno, "release runra-init");
     if (r >= 0) {

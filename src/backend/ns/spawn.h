@@ -1,6 +1,7 @@
-/* Starting runra-init in fresh namespaces from the threaded daemon: one raw
- * clone, uid/gid maps and cgroup placement by the parent while the child
- * waits, then the child's exec. Killing and reaping it again by pidfd. */
+/* Starting runra-init in fresh namespaces from the threaded daemon: one
+ * fork-like clone made in the sandbox's v2 cgroup, uid/gid maps by the
+ * parent while the child waits, the child joining its v1 cgroups itself,
+ * then its exec. Killing and reaping it again by pidfd. */
 #pragma once
 
 #include <stdint.h>
