@@ -277,16 +277,23 @@ static int make_root(struct runra_err **err)
 
 /* Replaces a file of /etc: written in place when it is a file of the
  * sandbox's own (the template's), else made anew (an image's may be a
- * symlink, or a file the overlay would first copy up). */
+ * symlink, or a file the overlay would first copy up). In place means
+ * over the old bytes, not truncated and grown again, which on ext4 frees
+ * and allocates its block: a template's restore does this first of all,
+ * and under TCG every kernel path run for the first time costs. */
 static int rewrite_etc(const char *name, const char *content, struct runra_err **err)
 {
     char path[64];
     snprintf(path, sizeof(path), "/etc/%s", name);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return write_etc(name, content, err);
-    int r = write_full(fd, content, strlen(content));
-    return r < 0 ? err_sys(err, r, "write %s", path) : 0;
+    size_t len = strlen(content);
+    ssize_t n = pwrite(fd, content, len, 0);
+    if (n != (ssize_t)len || ((off_t)len < st.st_size && ftruncate(fd, (off_t)len) < 0))
+        return err_sys(err, n < 0 ? errno : EIO, "write %s", path);
+    return 0;
 }
 
 /* This sandbox's identity: its hostname and its workdir. */
