@@ -295,6 +295,11 @@ def test_template_restores_are_separate_sandboxes(client, daemon):
         log = log_since(daemon, pos)
         assert [started_from(log, sid) for sid in sids[1:]] == [keys[0]] * 3
         assert log.count(f"event=vm.template key={keys[0]} ") == 1
+        # Its saved VM went into the cache without guest RAM's zero pages
+        # (the restores below find that RAM as it was).
+        comp = [ln for ln in log.splitlines() if "event=vm.template_snap " in ln]
+        assert len(comp) == 1 and "compacted=yes" in comp[0], comp
+        assert int(comp[0].split("dropped=")[1].split()[0]) > 10000, comp
         # The template is runrad's: root's, read-only; each disk a copy.
         tdisk = os.stat(os.path.join(TEMPLATES, keys[0], "disk"))
         assert tdisk.st_uid == 0 and tdisk.st_mode & 0o777 == 0o400
