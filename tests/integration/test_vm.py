@@ -360,13 +360,17 @@ def test_a_template_that_does_not_load_is_dropped(client, daemon):
     assert len(keys) == 1, keys
     tdir = os.path.join(TEMPLATES, keys[0])
 
-    # The guest cannot make this workdir (/etc/hostname is a file): the
-    # restore fails, and so does the boot tried next; the template stays.
+    # The guest cannot make this workdir (/etc/hostname is a file): it
+    # refuses the restore's setup, and the create fails with its answer,
+    # without a boot (which would be refused the same way); the template
+    # stays.
     pos = os.path.getsize(daemon.log_path)
     r = client.post("/v1/sandboxes", {"backend": "vm", **TEMPLATE_SPEC,
                                       "workdir": "/etc/hostname/x"})
-    assert r.status >= 400 and "workdir" in r.body.decode(), r
-    assert f"template={keys[0]} dropped=no" in log_since(daemon, pos)
+    body = r.body.decode()
+    assert r.status >= 400 and "workdir" in body and "runra-init" in body, r
+    log = log_since(daemon, pos)
+    assert "event=vm.template_unused" not in log and "event=vm.started" not in log, log
     assert os.path.isdir(tdir)
 
     with open(os.path.join(tdir, "snap"), "r+b") as f:
@@ -384,6 +388,39 @@ def test_a_template_that_does_not_load_is_dropped(client, daemon):
         client.destroy(sid)
     assert wait_gone(os.path.join(daemon.state_dir, "sandboxes", sid))
     assert not sandbox_qemu(sid)
+
+
+def test_runrads_sharing_a_cache_build_a_template_once(client, daemon):
+    """Two runrads on one VM cache take turns at its lock (an flock): when
+    both want a shape's template at once, one builds it and the other,
+    once the lock is its, restores the same one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import finish_daemon, start_daemon
+    spec = {"resources": {"memoryMb": 320, "diskMb": 44}}
+    forget_templates_of(44)
+    other = start_daemon()
+    made = []
+    try:
+        pos_a = os.path.getsize(daemon.log_path)
+        made.append((client, client.create(spec)["id"]))  # marks the shape
+        pos_b = os.path.getsize(other.log_path)
+        with ThreadPoolExecutor(2) as ex:
+            futures = [ex.submit(c.create, spec) for c in (client, other.client)]
+            ids = [f.result()["id"] for f in futures]
+        made += [(client, ids[0]), (other.client, ids[1])]
+        keys = templates_of(44)
+        assert len(keys) == 1, keys
+        log_a, log_b = log_since(daemon, pos_a), log_since(other, pos_b)
+        assert (log_a + log_b).count(f"event=vm.template key={keys[0]} ") == 1, log_a + log_b
+        assert started_from(log_a, ids[0]) == keys[0] and started_from(log_b, ids[1]) == keys[0]
+        for c, sid in made[1:]:
+            assert sh(c, sid, "hostname")["stdout"].strip() == sid
+    finally:
+        for c, sid in made:
+            c.destroy(sid)
+        finish_daemon(other)
+        forget_templates_of(44)
 
 
 def test_a_failed_template_build_is_not_tried_again_at_once(client, daemon):

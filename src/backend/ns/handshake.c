@@ -88,8 +88,11 @@ static int read_by(int fd, int pidfd, void *buf, size_t len, uint64_t deadline,
     return 0;
 }
 
-int ns_sock_first_frame(int fd, int pidfd, uint64_t deadline, struct runra_err **err)
+int ns_sock_first_frame(int fd, int pidfd, uint64_t deadline, bool *ret_refused,
+                        struct runra_err **err)
 {
+    if (ret_refused)
+        *ret_refused = false;
     uint8_t hdr_buf[FRAME_HDR_SIZE];
     struct frame_hdr h;
     int r = read_by(fd, pidfd, hdr_buf, sizeof(hdr_buf), deadline, err);
@@ -115,6 +118,8 @@ int ns_sock_first_frame(int fd, int pidfd, uint64_t deadline, struct runra_err *
         r = err_set(err, ge.err > 0 ? ge.err : EIO, "runra-init: %s",
                     ge.message ? ge.message : "unknown error");
         msg_guest_error_done(&ge);
+        if (ret_refused)
+            *ret_refused = true;
         return r;
     }
     struct hello_msg hello;
@@ -151,7 +156,7 @@ int ns_sock_hello(const char *path, int pidfd, uint64_t timeout_ms, int *ret_fd,
     int r = ns_sock_connect(path, &fd, err);
     if (r < 0)
         return r;
-    r = ns_sock_first_frame(fd, pidfd, now_ms() + timeout_ms, err);
+    r = ns_sock_first_frame(fd, pidfd, now_ms() + timeout_ms, NULL, err);
     if (r < 0)
         return r;
     *ret_fd = TAKE_FD(fd);

@@ -140,11 +140,15 @@ void vm_scratch_end(struct vm_scratch *sc);
 
 /* vm-snapshot.c */
 void vm_snapshot_path(const struct box *b, char *out, size_t n);
+/* Why a restore failed: QEMU, the channel or a limit (a boot may do);
+ * the snapshot itself, which QEMU would not load; or the guest, which
+ * refused this setup (its workdir, say: a boot would refuse it too). */
+enum vm_restore_fail { VM_RESTORE_FAILED, VM_RESTORE_BAD_STATE, VM_RESTORE_REFUSED };
 /* QEMU from a snapshot (l->incoming_fd), connected and set up as s says:
- * HELLO is its answer. On failure *ret_bad_state (may be NULL) says
- * whether the snapshot itself would not load. */
+ * HELLO is its answer. On failure *ret_why (may be NULL) says why. */
 int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret_pid,
-               int *ret_pidfd, int *ret_fd, bool *ret_bad_state, struct runra_err **err);
+               int *ret_pidfd, int *ret_fd, enum vm_restore_fail *ret_why,
+               struct runra_err **err);
 /* A template (cache.h), open: its saved VM and its disk. */
 struct vm_template {
     char key[25];

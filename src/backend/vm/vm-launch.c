@@ -285,7 +285,7 @@ int vm_handshake(const char *vmdir, int pidfd, const struct vm_setup_args *s, ui
     if (r >= 0)
         r = vm_send_setup(fd, s, err);
     if (r >= 0)
-        r = ns_sock_first_frame(fd, pidfd, deadline, err);
+        r = ns_sock_first_frame(fd, pidfd, deadline, NULL, err);
     if (r < 0)
         return r;
     *ret_fd = TAKE_FD(fd);

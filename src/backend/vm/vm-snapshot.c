@@ -250,8 +250,11 @@ int vm_suspend(struct box *b, struct runra_err **err)
  * whether it was the snapshot's fault: QEMU started, then gave up on it
  * before it had loaded. */
 int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret_pid,
-               int *ret_pidfd, int *ret_fd, bool *ret_bad_state, struct runra_err **err)
+               int *ret_pidfd, int *ret_fd, enum vm_restore_fail *ret_why,
+               struct runra_err **err)
 {
+    enum vm_restore_fail why = VM_RESTORE_FAILED;
+    bool refused = false;
     char chan[PATH_MAX], qmp[PATH_MAX];
     snprintf(chan, sizeof(chan), "%s/chan.sock", l->vmdir);
     snprintf(qmp, sizeof(qmp), "%s/qmp.sock", l->vmdir);
@@ -278,15 +281,16 @@ int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret
         else
             usleep(2000);
     }
-    if (r < 0 && pidfd >= 0 && ret_bad_state) {
+    if (r < 0 && pidfd >= 0 && ret_why) {
         /* QEMU gave up on the snapshot (and is gone, or on its way out:
          * it may close QMP first), not on a device or a limit. */
         struct pollfd pf = {.fd = pidfd, .events = POLLIN};
         char log[PATH_MAX];
         snprintf(log, sizeof(log), "%s/qemu.log", l->dir);
         _cleanup_free_ char *text = NULL;
-        *ret_bad_state = poll(&pf, 1, 2000) == 1 && read_file_str(log, 64 * 1024, &text) >= 0 &&
-                         strstr(text, "load of migration failed");
+        if (poll(&pf, 1, 2000) == 1 && read_file_str(log, 64 * 1024, &text) >= 0 &&
+            strstr(text, "load of migration failed"))
+            why = VM_RESTORE_BAD_STATE;
     }
     /* Connected before the guest runs again, so the first thing it reads
      * is this host's VM_SETUP. */
@@ -297,11 +301,16 @@ int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret
     if (r >= 0)
         r = qmp_exec(q, "cont", NULL, -1, NULL, err);
     if (r >= 0)
-        r = ns_sock_first_frame(fd, pidfd, now_ms() + RESTORE_TIMEOUT_MS, err);
+        r = ns_sock_first_frame(fd, pidfd, now_ms() + RESTORE_TIMEOUT_MS, &refused, err);
     if (q)
         qmp_close(q);
     if (r < 0) {
-        vm_boot_error(l->dir, l->vmdir, r, err);
+        if (refused)
+            why = VM_RESTORE_REFUSED;
+        else
+            vm_boot_error(l->dir, l->vmdir, r, err);
+        if (ret_why)
+            *ret_why = why;
         if (fd >= 0)
             close(fd);
         if (pidfd >= 0) {

@@ -429,18 +429,23 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
     bool restored = false;
     if (r >= 0 && from_template) {
         _cleanup_err_ struct runra_err *te = NULL;
-        bool bad_state = false;
+        enum vm_restore_fail why = VM_RESTORE_FAILED;
         l.incoming_fd = tmpl.snap_fd;
-        restored = vm_restore(&l, &setup, &b->pid, &b->pidfd, &fd, &bad_state, &te) >= 0;
+        restored = vm_restore(&l, &setup, &b->pid, &b->pidfd, &fd, &why, &te) >= 0;
         l.incoming_fd = -1;
-        if (!restored) {
+        if (!restored && why == VM_RESTORE_REFUSED) {
+            /* The guest would not take this sandbox's setup: a boot is
+             * given the same and would refuse it the same way. */
+            r = err_set(err, te && te->code ? te->code : EIO, "%s",
+                        te && te->msg ? te->msg : "the guest refused its setup");
+        } else if (!restored) {
             /* A template whose state does not load is made again later;
              * the guest may have written to the copy: a boot gets a new
              * disk. */
             log_warn("event=vm.template_unused sandbox=%s template=%s dropped=%s err=\"%s\"",
-                     a->id, tmpl.key, bad_state ? "yes" : "no",
+                     a->id, tmpl.key, why == VM_RESTORE_BAD_STATE ? "yes" : "no",
                      te && te->msg ? te->msg : "restore failed");
-            if (bad_state)
+            if (why == VM_RESTORE_BAD_STATE)
                 vm_template_drop(&tmpl);
             unlink(disk);
             r = disk_new(disk, disk_mb, a->uid_base, err);
@@ -647,7 +652,7 @@ static int vm_reattach(const struct backend_reattach_args *a, struct box **ret, 
         r = vm_send_setup(fd, &(struct vm_setup_args){.id = a->id, .workdir = "/workspace"}, err);
     /* A frozen guest answers once thawed; the manager reads that HELLO. */
     if (r >= 0 && !frozen)
-        r = ns_sock_first_frame(fd, b->pidfd, deadline, err);
+        r = ns_sock_first_frame(fd, b->pidfd, deadline, NULL, err);
     if (r < 0) {
         struct pollfd pf = {.fd = b->pidfd, .events = POLLIN};
         if (poll(&pf, 1, 0) == 1)
