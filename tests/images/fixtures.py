@@ -626,6 +626,18 @@ def config_image(name="runra-test/config", tag="latest", compression="gzip", doc
     return make_image(name, tag, [l1], cfg, docker=docker)
 
 
+def hang_sh_image(name="runra-test/hang-sh", tag="latest"):
+    """The base image whose /bin/sh never ends: it sleeps, and leaves a
+    second sleep behind. For a VM template's warm-up (`sh -c true`), which
+    must give up on it and leave nothing running; bash is there to look."""
+    base = _base_tree()
+    etc = _etc_entries(users=[("root", 0, 0, "/root", "/bin/bash")], groups=[("root", 0)])
+    l1 = make_layer(etc + base.take(), "gzip", 1)
+    l2 = make_layer([tfile("usr/bin/sh", b"#!/usr/bin/dash\nsleep 1000 &\nexec sleep 1000\n",
+                           0o755)], "gzip", 1)
+    return make_image(name, tag, [l1, l2], {"Env": [f"PATH={STD_PATH}"], "Cmd": ["/bin/bash"]})
+
+
 def tiny_image(name, tag, marker, os_="linux", arch="amd64", variant=None,
                compression="gzip", docker=False):
     """A one-layer image whose only content is /platform.txt = `marker`, so

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Serves the fixture images on a loopback registry for tests outside this
-directory (the TypeScript SDK's seed samples): library/node:22 and
-library/python:3.12, pushed to a docker-registry on 127.0.0.1. Prints
+directory (the TypeScript SDK's seed samples, the VM tests):
+library/node:22, library/python:3.12 and runra-test/hang-sh, pushed to a docker-registry on 127.0.0.1. Prints
 "ready HOST:PORT" on stdout once they are there, then serves until stdin
 closes or it gets SIGTERM, and cleans up after itself.
 
@@ -26,6 +26,7 @@ def main():
     with Registry(auth="none") as reg:
         push_image(reg, "library/node", "22", fixtures.node_image())
         push_image(reg, "library/python", "3.12", fixtures.python_image())
+        push_image(reg, "runra-test/hang-sh", "latest", fixtures.hang_sh_image())
         print(f"ready {reg.host}", flush=True)
 
         def wait_stdin():

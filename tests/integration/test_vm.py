@@ -684,3 +684,31 @@ def test_oci_image_vm(image_daemon):
         assert sh(c, sid, "cat /etc/marker")["stdout"] == "mine\n"
     finally:
         c.destroy(sid)
+
+
+def test_a_template_warm_up_that_never_ends_is_cut_short(image_daemon):
+    """A template's warm-up runs the image's `sh -c true`; in this image sh
+    sleeps for ever and leaves another sleep behind. The build gives up on
+    it after 10 s, kills every process but runra-init, and its restores
+    run nothing of it."""
+    c = image_daemon.client
+    spec = {"image": "runra-test/hang-sh", "resources": {"memoryMb": 320, "diskMb": 36}}
+    forget_templates_of(36)
+    pos = os.path.getsize(image_daemon.log_path)
+    sids = []
+    try:
+        for _ in range(3):
+            sids.append(c.create(spec)["id"])
+        keys = templates_of(36)
+        assert len(keys) == 1, keys
+        log = log_since(image_daemon, pos)
+        assert [started_from(log, sid) for sid in sids] == ["boot", keys[0], keys[0]], log
+        built = [ln for ln in log.splitlines() if f"event=vm.template key={keys[0]} " in ln]
+        assert len(built) == 1 and int(built[0].split("ms=")[1].split()[0]) >= 10000, built
+        for sid in sids[1:]:
+            r = c.exec(sid, argv=["bash", "-c", "grep -ls sleep /proc/[0-9]*/comm; hostname"])
+            assert r["exitCode"] == 0 and r["stdout"] == sid + "\n", r
+    finally:
+        for sid in sids:
+            c.destroy(sid)
+        forget_templates_of(36)
