@@ -291,8 +291,10 @@ static int rewrite_etc(const char *name, const char *content, struct runra_err *
         return write_etc(name, content, err);
     size_t len = strlen(content);
     ssize_t n = pwrite(fd, content, len, 0);
-    if (n != (ssize_t)len || ((off_t)len < st.st_size && ftruncate(fd, (off_t)len) < 0))
+    if (n != (ssize_t)len)
         return err_sys(err, n < 0 ? errno : EIO, "write %s", path);
+    if ((off_t)len < st.st_size && ftruncate(fd, (off_t)len) < 0)
+        return err_sys(err, errno, "truncate %s", path);
     return 0;
 }
 

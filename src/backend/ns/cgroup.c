@@ -326,10 +326,10 @@ int ns_cgroup_join_open(const struct ns_cgroup *cg, struct ns_cgroup_join *ret,
     for (int i = 0; i < CG_N; i++) {
         if (!cg->v1[i])
             continue;
-        int fd = -1;
-        if (join(path, sizeof(path), cg->v1[i], "tasks") < 0 ||
-            (fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
-            int r = err_sys(err, fd < 0 ? errno : ENAMETOOLONG, "open %s", path);
+        int r = join(path, sizeof(path), cg->v1[i], "tasks");
+        int fd = r < 0 ? -1 : open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            r = err_sys(err, r < 0 ? -r : errno, "open %s/tasks", cg->v1[i]);
             ns_cgroup_join_close(&j);
             return r;
         }

@@ -292,8 +292,10 @@ static long clone_child(long flags, int cgroup_fd, int *pidfd, bool *placed)
             *placed = true;
             return pid;
         }
-        /* An older kernel: without clone3, or without CLONE_INTO_CGROUP. */
-        if (errno != ENOSYS && errno != EINVAL && errno != E2BIG)
+        /* An older kernel: without clone3, or without CLONE_INTO_CGROUP;
+         * or a seccomp filter (a container's) that denies clone3: a real
+         * EPERM comes back from clone as well. */
+        if (errno != ENOSYS && errno != EINVAL && errno != E2BIG && errno != EPERM)
             return pid;
     }
     return syscall(SYS_clone, flags | SIGCHLD, NULL, pidfd, NULL, 0);

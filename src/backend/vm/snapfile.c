@@ -1,4 +1,7 @@
-/* A template's saved VM without its zero pages (snapfile.h). The stream,
+/* A template's saved VM without its zero pages (snapfile.h). The stream is
+ * QEMU's, and QEMU runs a guest: it is read as hostile input (every length
+ * bounded before use, every loop consuming input, anything unexpected a
+ * refusal) by the daemon, which only ever copies its bytes. The stream,
  * as QEMU 7.2 writes it for a stopped VM (migration/savevm.c, ram.c):
  *   "QEVM" be32(3)
  *   [0x07 be32(n) name[n]]                       the configuration
@@ -39,6 +42,7 @@
 
 #define PAGE 4096u
 #define BLOCKS_MAX 64
+#define RAM_MAX (1ull << 40) /* bytes of guest RAM: a map of 32 MiB at most */
 #define BUF_SIZE (1u << 20)
 
 struct reader {
@@ -56,7 +60,8 @@ struct writer {
 struct block {
     char name[256];
     uint64_t length;
-    bool ram; /* the guest's RAM: its zero pages are left out */
+    bool ram;         /* the guest's RAM: its zero pages are left out... */
+    uint64_t *loaded; /* ...unless written before in the stream: a bit a page */
 };
 
 struct snap {
@@ -78,10 +83,10 @@ static int unsupported(struct snap *s, const char *what)
 
 static int corrupt(struct snap *s, const char *what)
 {
-    return err_set(s->err, EIO, "snapshot: %s", what);
+    return err_set(s->err, EBADMSG, "snapshot: %s", what);
 }
 
-/* At least n (<= BUF_SIZE) bytes buffered; -EIO when the file ends first. */
+/* At least n (<= BUF_SIZE) bytes buffered; -EBADMSG when the file ends first. */
 static int need(struct snap *s, size_t n)
 {
     struct reader *r = &s->in;
@@ -159,6 +164,8 @@ static int get_name(struct snap *s, bool copy, char out[256])
         return r;
     memcpy(out, s->in.buf + s->in.pos, (size_t)n);
     out[n] = 0;
+    if (memchr(out, 0, (size_t)n))
+        return corrupt(s, "a name with a NUL in it");
     s->in.pos += (size_t)n;
     return copy ? put(s, out, (size_t)n) : 0;
 }
@@ -186,6 +193,10 @@ static int mem_size(struct snap *s, uint64_t total)
             b->length % PAGE || b->length > total - sum)
             return unsupported(s, "RAM blocks that do not add up");
         b->ram = !strcmp(b->name, "microvm.ram") || !strcmp(b->name, "pc.ram");
+        if (b->ram && b->length > RAM_MAX)
+            return unsupported(s, "more guest RAM than a VM can have");
+        if (b->ram && !(b->loaded = calloc((b->length / PAGE + 63) / 64, sizeof(uint64_t))))
+            return err_sys(s->err, ENOMEM, "snapshot: a map of %s", b->name);
         sum += b->length;
         s->nblocks++;
     }
@@ -227,17 +238,22 @@ static int ram_records(struct snap *s)
         const struct block *b = &s->blocks[s->in_block];
         if (off > b->length - PAGE)
             return corrupt(s, "a page past its RAM block");
-        uint64_t fill = 0;
+        uint64_t fill = 0, bit = (uint64_t)1 << (off / PAGE % 64);
+        uint64_t *word = b->ram ? &b->loaded[off / PAGE / 64] : NULL;
         if (kind == RAM_ZERO) {
             if ((r = get_be(s, 1, false, &fill)) < 0)
                 return r;
-            if (fill == 0 && b->ram) {
+            /* Zero already, unless the stream wrote it before (QEMU sends
+             * a page again when the guest wrote it again). */
+            if (fill == 0 && word && !(*word & bit)) {
                 s->stats.dropped++;
                 continue;
             }
         } else if ((r = need(s, PAGE)) < 0) {
             return r;
         }
+        if (word)
+            *word |= bit;
         /* Named again where the last page written was another block's. */
         bool same = s->out_block == s->in_block;
         r = put_be(s, off | kind | (same ? RAM_CONTINUE : 0), 8);
@@ -353,18 +369,20 @@ int vm_snap_compact(int in, int out, struct vm_snap_stats *ret, struct runra_err
 {
     struct snap *s = calloc(1, sizeof(*s));
     if (!s)
-        return -ENOMEM;
+        return err_sys(err, ENOMEM, "snapshot");
     *s = (struct snap){.in = {.fd = in}, .out = {.fd = out}, .in_block = -1, .out_block = -1,
                        .err = err};
-    int r = -ENOMEM;
-    if ((s->in.buf = malloc(BUF_SIZE)) && (s->out.buf = malloc(BUF_SIZE))) {
-        if (lseek(in, 0, SEEK_SET) < 0)
-            r = err_sys(err, errno, "snapshot: seek");
-        else
-            r = compact(s);
-    }
+    int r;
+    if (!(s->in.buf = malloc(BUF_SIZE)) || !(s->out.buf = malloc(BUF_SIZE)))
+        r = err_sys(err, ENOMEM, "snapshot");
+    else if (lseek(in, 0, SEEK_SET) < 0)
+        r = err_sys(err, errno, "snapshot: seek");
+    else
+        r = compact(s);
     if (r >= 0 && ret)
         *ret = s->stats;
+    for (size_t i = 0; i < s->nblocks; i++)
+        free(s->blocks[i].loaded);
     free(s->in.buf);
     free(s->out.buf);
     free(s);

@@ -6,7 +6,9 @@
  * the zero pages of the guest's RAM block ("microvm.ram", or "pc.ram" on
  * q35). QEMU's RAM starts zero on an incoming migration (it copies no ROM
  * into RAM while one is pending), so a page the stream leaves out loads
- * as the zero page it was. Pure file work: no QEMU, unit-tested. */
+ * as the zero page it was; a zero page the stream wrote before (QEMU sends
+ * a page again if the guest wrote it again) is kept. Pure file work: no
+ * QEMU, unit-tested and fuzzed. */
 #pragma once
 
 #include <stdint.h>
@@ -20,7 +22,8 @@ struct vm_snap_stats {
 
 /* Reads the stream from in (at its offset 0) and writes it to out (at its
  * current offset). -ENOTSUP for a stream of a form it does not know (an
- * older or newer QEMU's, or migration features runra does not turn on):
- * the caller then keeps the stream as QEMU wrote it. -EIO for one that
- * is cut short or inconsistent; other -errno for I/O. */
+ * older or newer QEMU's, or migration features runra does not turn on),
+ * -EBADMSG for one cut short or inconsistent: in both the caller keeps the
+ * stream as QEMU wrote it (QEMU is the judge of whether it loads). Other
+ * -errno: reading, writing, memory. */
 int vm_snap_compact(int in, int out, struct vm_snap_stats *ret, struct runra_err **err);

@@ -29,6 +29,7 @@
 #include "base/util.h"
 
 /* A QMP connection to a VM's QEMU: one command at a time, events skipped. */
+#define QMP_EVENTS_BEFORE_GREETING 16
 struct qmp_conn {
     int fd;
     int64_t next_id;
@@ -147,13 +148,22 @@ static int qmp_open(const char *vmdir, int pidfd, struct qmp_conn **ret, struct 
     q->next_id = 1;
     uint64_t deadline = now_ms() + QMP_TIMEOUT_MS;
     int r = vm_chan_connect(path, pidfd, deadline, &q->fd, err);
-    size_t len;
-    if (r >= 0 && (r = qmp_line(q, deadline, &len, err)) >= 0) {
+    /* The greeting, past any events QEMU had for the last client (a few
+     * at most: it queues what happens while nobody listens). */
+    for (int skipped = 0; r >= 0; skipped++) {
+        size_t len;
         struct qmp_msg m;
+        if ((r = qmp_line(q, deadline, &len, err)) < 0)
+            break;
         r = qmp_parse(q->buf, len, &m, err);
-        qmp_consume(q, len);
+        if (r >= 0 && m.kind == QMP_EVENT && skipped < QMP_EVENTS_BEFORE_GREETING) {
+            qmp_consume(q, len);
+            continue;
+        }
         if (r >= 0 && m.kind != QMP_GREETING)
-            r = err_set(err, EPROTO, "QMP: no greeting");
+            r = err_set(err, EPROTO, "QMP: no greeting (QEMU said '%.80s')", q->buf);
+        qmp_consume(q, len);
+        break;
     }
     if (r >= 0)
         r = qmp_exec(q, "qmp_capabilities", NULL, -1, NULL, err);
@@ -246,9 +256,10 @@ int vm_suspend(struct box *b, struct runra_err **err)
 
 /* QEMU started as l says from the snapshot open as l->incoming_fd; once it
  * has loaded, the channel connected, the guest let go and VM_SETUP said:
- * HELLO is its answer. *ret_bad_state (may be NULL) says, on failure,
- * whether it was the snapshot's fault: QEMU started, then gave up on it
- * before it had loaded. */
+ * HELLO is its answer. *ret_why (may be NULL) says, on failure, whose
+ * fault it was: the snapshot's (QEMU started, then gave up on it before
+ * it had loaded), the guest's (it answered VM_SETUP with an error), or
+ * neither's. */
 int vm_restore(const struct launch *l, const struct vm_setup_args *s, pid_t *ret_pid,
                int *ret_pidfd, int *ret_fd, enum vm_restore_fail *ret_why,
                struct runra_err **err)
@@ -384,7 +395,8 @@ static int template_take_disk(const char *from, const char *to, uint64_t disk_mb
 
 /* The template's saved VM, as QEMU left it at from, written to to
  * without the zero pages of guest RAM (snapfile.h); a stream of a form
- * vm_snap_compact does not know is kept as it is. */
+ * vm_snap_compact does not know, or finds inconsistent, is kept as it is
+ * (QEMU judges whether it loads: one that does not drops the template). */
 static int template_take_snap(const char *from, const char *to, struct runra_err **err)
 {
     _cleanup_close_ int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -396,7 +408,7 @@ static int template_take_snap(const char *from, const char *to, struct runra_err
     _cleanup_err_ struct runra_err *ce = NULL;
     struct vm_snap_stats st;
     int r = vm_snap_compact(in, out, &st, &ce);
-    if (r == -ENOTSUP) {
+    if (r == -ENOTSUP || r == -EBADMSG) {
         log_warn("event=vm.template_snap compacted=no err=\"%s\"", ce && ce->msg ? ce->msg : "");
         return rename(from, to) < 0 ? err_sys(err, errno, "save %s", to) : 0;
     }

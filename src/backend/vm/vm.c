@@ -322,6 +322,13 @@ static int disk_new(const char *disk, uint64_t disk_mb, uint32_t uid, struct run
     return r < 0 ? r : disk_own(disk, uid, err);
 }
 
+/* What a guest's refusal of a sandbox's workdir looks like: a path that
+ * cannot be a directory in this image. */
+static bool workdir_refusal(int code)
+{
+    return code == ENOTDIR || code == EEXIST || code == ENAMETOOLONG || code == ELOOP;
+}
+
 static int vm_create(const struct backend_create_args *a, struct box **ret, int *ret_fd,
                      struct runra_err **err)
 {
@@ -426,18 +433,19 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
         .kind = VM_SETUP_SANDBOX,
         .res = &spec->resources,
     };
-    bool restored = false;
+    bool restored = false, suspect = false;
     if (r >= 0 && from_template) {
         _cleanup_err_ struct runra_err *te = NULL;
         enum vm_restore_fail why = VM_RESTORE_FAILED;
         l.incoming_fd = tmpl.snap_fd;
         restored = vm_restore(&l, &setup, &b->pid, &b->pidfd, &fd, &why, &te) >= 0;
         l.incoming_fd = -1;
-        if (!restored && why == VM_RESTORE_REFUSED) {
-            /* The guest would not take this sandbox's setup: a boot is
-             * given the same and would refuse it the same way. */
-            r = err_set(err, te && te->code ? te->code : EIO, "%s",
-                        te && te->msg ? te->msg : "the guest refused its setup");
+        if (!restored && why == VM_RESTORE_REFUSED && spec->workdir && te &&
+            workdir_refusal(te->code)) {
+            /* The guest cannot make the workdir this sandbox asked for
+             * (the image's tree is in its way): a boot would be given the
+             * same and refuse it the same way. */
+            r = err_set(err, te->code, "%s", te->msg ? te->msg : "the guest refused its workdir");
         } else if (!restored) {
             /* A template whose state does not load is made again later;
              * the guest may have written to the copy: a boot gets a new
@@ -447,6 +455,9 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
                      te && te->msg ? te->msg : "restore failed");
             if (why == VM_RESTORE_BAD_STATE)
                 vm_template_drop(&tmpl);
+            /* Refused for another reason: the template's guest is to
+             * blame if a boot takes the same setup (below). */
+            suspect = why == VM_RESTORE_REFUSED;
             unlink(disk);
             r = disk_new(disk, disk_mb, a->uid_base, err);
         }
@@ -460,6 +471,12 @@ static int vm_create(const struct backend_create_args *a, struct box **ret, int 
                          &fd, err);
         if (r < 0)
             vm_boot_error(a->dir, b->vmdir, r, err);
+        if (r >= 0 && suspect) {
+            vm_template_drop(&tmpl);
+            log_warn("event=vm.template_dropped key=%s why=\"its restore refused a setup a boot "
+                     "took\"",
+                     tmpl.key);
+        }
     }
     if (r < 0) {
         err_prefix(err, "vm create");
