@@ -163,9 +163,12 @@ def run_agent(d, agent, mode, base_url, work, home, task="Do the task.", extra=(
 
 
 # The memory limit shows as the OOM killer ending a command that holds more
-# (tail keeps all it reads); the biggest process in the sandbox is that one.
+# (tail keeps all it reads). That command asks to be the one chosen
+# (oom_score_adj 1000): the agent's own process (a JavaScript runtime) can
+# hold more than tail has read when the limit is reached.
 COMMAND = ("echo hello-from-agent > /workspace/out.txt && hostname && "
-           "(head -c 1400m /dev/zero | tail > /dev/null; echo mem-exit:$?) && "
+           "(echo 1000 > /proc/self/oom_score_adj; head -c 1400m /dev/zero | tail > /dev/null; "
+           "echo mem-exit:$?) && "
            "(echo leak > /outside.txt; echo leak > /tmp/outside.txt; true) && "
            "echo env:${RUNRA_IT_LEAK:-clean}")
 
