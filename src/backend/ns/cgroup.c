@@ -304,7 +304,7 @@ int ns_cgroup_attach(const struct ns_cgroup *cg, pid_t pid, struct runra_err **e
         if (r < 0)
             return r;
     }
-    return cg->v2 ? wfile(cg->v2, "cgroup.procs", num, err) : 0;
+    return ns_cgroup_attach_v2(cg, pid, err);
 }
 
 void ns_cgroup_join_close(struct ns_cgroup_join *j)

@@ -148,8 +148,8 @@ static int qmp_open(const char *vmdir, int pidfd, struct qmp_conn **ret, struct 
     q->next_id = 1;
     uint64_t deadline = now_ms() + QMP_TIMEOUT_MS;
     int r = vm_chan_connect(path, pidfd, deadline, &q->fd, err);
-    /* The greeting, past any events QEMU had for the last client (a few
-     * at most: it queues what happens while nobody listens). */
+    /* The greeting, past any event QEMU writes as the connection is made
+     * (a MIGRATION event was seen to come first on a resume). */
     for (int skipped = 0; r >= 0; skipped++) {
         size_t len;
         struct qmp_msg m;
